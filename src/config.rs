@@ -1,0 +1,478 @@
+//! Configuration: the only place that reads the environment.
+//!
+//! Every variable is one row of [`VARS`] (name, default, doc). The table drives parsing, and a
+//! test keeps `env.sample` and the README's table in step with it. Parsing runs in two phases as
+//! ripgrep does: `Config::from_env` reads `std::env::vars()` once, `Config::from_map` turns the
+//! raw strings into typed, validated values and reports *every* bad variable together, each
+//! line naming the variable, what is wrong with the value and the form expected. Runtime
+//! objects (HTTP agents, sockets) are built later by the modules that own them.
+//!
+//! Must not touch: the network, logging (the logger is configured from what this returns),
+//! global state. Secrets are held in [`Secret`], whose `Debug` prints `***`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// One environment variable the ingester understands.
+pub struct Var {
+    pub name: &'static str,
+    /// The value used when the variable is unset or empty; `""` means "none".
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every variable, in the order of `env.sample` and the README table.
+pub const VARS: &[Var] = &[
+    Var { name: "TIKTOK_HOST", default: "", doc: "TikTok user(s) to capture: `@handle`, `handle` or a `tiktok.com/@handle/live` URL; comma-separated for several. Required unless DEBUG_MODE=true" },
+    Var { name: "CLICKHOUSE_CONN", default: "http://127.0.0.1:8123/chakal", doc: "ClickHouse HTTP endpoint: `http[s]://user:pass@host:port/database` or .NET form `Host=…;Port=…;Username=…;Password=…;Database=…`" },
+    Var { name: "LOG_LEVEL", default: "Debug", doc: "Trace, Debug, Information, Warning, Error, Critical or None (Rust names trace/debug/info/warn/error/off too)" },
+    Var { name: "DEBUG_MODE", default: "false", doc: "true: no TikTok connection; generate mock room activity (as real protobuf frames) every DEBUG_INTERVAL_MS" },
+    Var { name: "DEBUG_INTERVAL_MS", default: "3000", doc: "Milliseconds between two mock frames in DEBUG_MODE" },
+    Var { name: "HTTP_ADDR", default: "0.0.0.0:5000", doc: "Address of the health server (`/healthz`, `/metrics`): `host:port` or a port" },
+    Var { name: "CHANNEL_CAPACITY", default: "5000", doc: "Events the reader→writer channel holds before readers wait" },
+    Var { name: "FLUSH_INTERVAL_MS", default: "500", doc: "A table's batch is inserted at the latest this many ms after its first row" },
+    Var { name: "BATCH_MAX_ROWS", default: "5000", doc: "A table's batch is inserted as soon as it holds this many rows" },
+    Var { name: "CLICKHOUSE_INIT_SCHEMA", default: "true", doc: "true: apply the migrations in sql/ (embedded in the binary) at startup" },
+    Var { name: "CLICKHOUSE_TIMEOUT_MS", default: "10000", doc: "Timeout of one ClickHouse HTTP request (connect + send + answer)" },
+    Var { name: "SHUTDOWN_TIMEOUT_MS", default: "8000", doc: "On SIGTERM/SIGINT, how long the final flush may take before the process gives up (keep below Docker's 10 s)" },
+];
+
+/// A value that must never reach logs: `Debug` and `Display` print `***`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where and how to reach ClickHouse.
+#[derive(Clone, Debug)]
+pub struct ClickHouseConn {
+    /// `http://host:port` or `https://host:port`, no trailing slash, no credentials.
+    pub base_url: String,
+    pub user: String,
+    pub password: Secret<String>,
+    pub database: String,
+}
+
+/// The validated configuration of one process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Normalised TikTok handles (no `@`), possibly empty in DEBUG_MODE.
+    pub tiktok_hosts: Vec<String>,
+    pub clickhouse: ClickHouseConn,
+    pub log_level: log::LevelFilter,
+    pub debug_mode: bool,
+    pub debug_interval: Duration,
+    pub http_addr: SocketAddr,
+    pub channel_capacity: usize,
+    pub flush_interval: Duration,
+    pub batch_max_rows: usize,
+    pub init_schema: bool,
+    pub clickhouse_timeout: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+/// One bad variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub var: &'static str,
+    pub message: String,
+}
+
+/// Every bad variable found, reported together; `Display` gives one line per variable.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "invalid {}: {}", p.var, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads the process environment once and validates it.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_map(&std::env::vars().collect())
+    }
+
+    /// Parses and validates raw values; unknown keys in `env` are ignored.
+    pub fn from_map(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let mut p = Parser {
+            env,
+            problems: Vec::new(),
+        };
+        let tiktok_hosts = p.parse("TIKTOK_HOST", parse_hosts);
+        let clickhouse = p.parse("CLICKHOUSE_CONN", parse_clickhouse_conn);
+        let log_level = p.parse("LOG_LEVEL", parse_log_level);
+        let debug_mode = p.parse("DEBUG_MODE", parse_bool);
+        let debug_interval = p.parse("DEBUG_INTERVAL_MS", |v| parse_millis(v, 10, 3_600_000));
+        let http_addr = p.parse("HTTP_ADDR", parse_addr);
+        let channel_capacity = p.parse("CHANNEL_CAPACITY", |v| parse_count(v, 1, 10_000_000));
+        let flush_interval = p.parse("FLUSH_INTERVAL_MS", |v| parse_millis(v, 1, 600_000));
+        let batch_max_rows = p.parse("BATCH_MAX_ROWS", |v| parse_count(v, 1, 10_000_000));
+        let init_schema = p.parse("CLICKHOUSE_INIT_SCHEMA", parse_bool);
+        let clickhouse_timeout =
+            p.parse("CLICKHOUSE_TIMEOUT_MS", |v| parse_millis(v, 100, 600_000));
+        let shutdown_timeout = p.parse("SHUTDOWN_TIMEOUT_MS", |v| parse_millis(v, 100, 600_000));
+
+        if let (Some(hosts), Some(false)) = (&tiktok_hosts, debug_mode) {
+            if hosts.is_empty() {
+                p.problems.push(Problem {
+                    var: "TIKTOK_HOST",
+                    message: "is empty: set the TikTok user to capture (e.g. `@someone`), or DEBUG_MODE=true for the offline demo".into(),
+                });
+            }
+        }
+        match (
+            tiktok_hosts,
+            clickhouse,
+            log_level,
+            debug_mode,
+            debug_interval,
+            http_addr,
+            channel_capacity,
+            flush_interval,
+            batch_max_rows,
+            init_schema,
+            clickhouse_timeout,
+            shutdown_timeout,
+        ) {
+            (
+                Some(tiktok_hosts),
+                Some(clickhouse),
+                Some(log_level),
+                Some(debug_mode),
+                Some(debug_interval),
+                Some(http_addr),
+                Some(channel_capacity),
+                Some(flush_interval),
+                Some(batch_max_rows),
+                Some(init_schema),
+                Some(clickhouse_timeout),
+                Some(shutdown_timeout),
+            ) if p.problems.is_empty() => Ok(Config {
+                tiktok_hosts,
+                clickhouse,
+                log_level,
+                debug_mode,
+                debug_interval,
+                http_addr,
+                channel_capacity,
+                flush_interval,
+                batch_max_rows,
+                init_schema,
+                clickhouse_timeout,
+                shutdown_timeout,
+            }),
+            _ => Err(ConfigError {
+                problems: p.problems,
+            }),
+        }
+    }
+}
+
+struct Parser<'a> {
+    env: &'a HashMap<String, String>,
+    problems: Vec<Problem>,
+}
+
+impl Parser<'_> {
+    /// Parses one variable (or its default); a failure is recorded and `None` returned.
+    fn parse<T>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let var = VARS
+            .iter()
+            .find(|v| v.name == name)
+            .expect("every parsed variable is in VARS");
+        let raw = self
+            .env
+            .get(name)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .unwrap_or(var.default);
+        match f(raw) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.problems.push(Problem { var: name, message });
+                None
+            }
+        }
+    }
+}
+
+/// Quotes a (non-secret) value in an error message, cut to 80 characters.
+fn shown(value: &str) -> String {
+    format!("`{}`", value.chars().take(80).collect::<String>())
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!(
+            "{} is not a boolean; expected true or false",
+            shown(v)
+        )),
+    }
+}
+
+fn parse_count(v: &str, min: usize, max: usize) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} is out of range; expected a whole number from {min} to {max}"
+        )),
+        Err(_) => Err(format!(
+            "{} is not a whole number; expected a whole number from {min} to {max}",
+            shown(v)
+        )),
+    }
+}
+
+fn parse_millis(v: &str, min: u64, max: u64) -> Result<Duration, String> {
+    match v.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_millis(n)),
+        Ok(n) => Err(format!(
+            "{n} ms is out of range; expected milliseconds from {min} to {max}"
+        )),
+        Err(_) => Err(format!(
+            "{} is not a number of milliseconds; expected a whole number from {min} to {max}",
+            shown(v)
+        )),
+    }
+}
+
+fn parse_addr(v: &str) -> Result<SocketAddr, String> {
+    let candidate = if v.chars().all(|c| c.is_ascii_digit()) {
+        format!("0.0.0.0:{v}")
+    } else {
+        v.to_string()
+    };
+    candidate
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("{} is not an address to listen on; expected `host:port` such as `0.0.0.0:5000`, or a port", shown(v)))
+}
+
+fn parse_log_level(v: &str) -> Result<log::LevelFilter, String> {
+    use log::LevelFilter::*;
+    Ok(match v.to_ascii_lowercase().as_str() {
+        "trace" => Trace,
+        "debug" => Debug,
+        "information" | "info" => Info,
+        "warning" | "warn" => Warn,
+        "error" | "critical" => Error,
+        "none" | "off" => Off,
+        _ => {
+            return Err(format!(
+                "{} is not a log level; expected Trace, Debug, Information, Warning, Error, Critical or None (or trace, debug, info, warn, error, off)",
+                shown(v)
+            ))
+        }
+    })
+}
+
+/// Normalises one TikTok user reference to its handle (PROTOCOL.md §1 step 1).
+pub fn normalise_host(raw: &str) -> Result<String, String> {
+    let mut s = raw.trim();
+    for prefix in ["https://", "http://"] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    for prefix in ["www.tiktok.com/", "m.tiktok.com/", "tiktok.com/"] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    let s = s.split(['?', '#']).next().unwrap_or("");
+    let s = s.trim_end_matches('/');
+    let s = s.strip_suffix("/live").unwrap_or(s);
+    let s = s.strip_prefix('@').unwrap_or(s);
+    let valid = !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if valid {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{} is not a TikTok user; expected `@handle`, `handle` or `https://www.tiktok.com/@handle/live`", shown(raw)))
+    }
+}
+
+fn parse_hosts(v: &str) -> Result<Vec<String>, String> {
+    let mut hosts = Vec::new();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let host = normalise_host(part)?;
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    Ok(hosts)
+}
+
+fn valid_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 64
+}
+
+const CONN_FORMS: &str = "expected `http[s]://user:password@host:port/database` or `Host=…;Port=…;Username=…;Password=…;Database=…`";
+
+fn parse_clickhouse_conn(v: &str) -> Result<ClickHouseConn, String> {
+    let conn = if v.contains("://") {
+        parse_conn_url(v)?
+    } else {
+        parse_conn_keys(v)?
+    };
+    if !valid_identifier(&conn.database) {
+        return Err(format!(
+            "database name {} is not a plain identifier (letters, digits, underscore)",
+            shown(&conn.database)
+        ));
+    }
+    Ok(conn)
+}
+
+fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
+    let (scheme, rest) = v.split_once("://").expect("caller checked");
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("scheme `{scheme}` is not supported (the ingester speaks ClickHouse's HTTP interface); {CONN_FORMS}"));
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    if hostport.is_empty() {
+        return Err(format!("the URL has no host; {CONN_FORMS}"));
+    }
+    let default_port = if scheme == "https" { 8443 } else { 8123 };
+    let hostport = if hostport
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| !p.contains(']'))
+    {
+        let (h, p) = hostport.rsplit_once(':').expect("checked");
+        p.parse::<u16>()
+            .map_err(|_| format!("port `{p}` is not a number from 1 to 65535; {CONN_FORMS}"))?;
+        format!("{h}:{p}")
+    } else {
+        format!("{hostport}:{default_port}")
+    };
+    let (user, password) = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((user, pass)) => (percent_decode(user), percent_decode(pass)),
+            None => (percent_decode(u), String::new()),
+        },
+        None => ("default".to_string(), String::new()),
+    };
+    let database = path.split(['?', '/']).next().unwrap_or("");
+    Ok(ClickHouseConn {
+        base_url: format!("{scheme}://{hostport}"),
+        user: if user.is_empty() {
+            "default".into()
+        } else {
+            user
+        },
+        password: Secret::new(password),
+        database: if database.is_empty() {
+            "chakal".into()
+        } else {
+            database.to_string()
+        },
+    })
+}
+
+fn parse_conn_keys(v: &str) -> Result<ClickHouseConn, String> {
+    let (mut host, mut port, mut user, mut password, mut database) = (None, None, None, None, None);
+    let mut https = false;
+    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(format!(
+                "`{}` is not a `Key=Value` pair; {CONN_FORMS}",
+                part.split('=').next().unwrap_or("")
+            ));
+        };
+        let value = value.trim().to_string();
+        match key.trim().to_ascii_lowercase().as_str() {
+            "host" | "server" => host = Some(value),
+            "port" => port = Some(value.parse::<u16>().map_err(|_| format!("Port `{value}` is not a number from 1 to 65535"))?),
+            "username" | "user" | "user id" | "uid" => user = Some(value),
+            "password" | "pwd" => password = Some(value),
+            "database" => database = Some(value),
+            "protocol" => https = value.eq_ignore_ascii_case("https"),
+            "usessl" | "ssl" => https = parse_bool(&value).map_err(|e| format!("UseSsl: {e}"))?,
+            "compression" | "compress" | "usesession" | "timeout" => {}
+            other => return Err(format!("key `{other}` is not known; known keys are Host, Port, Username, Password, Database, Protocol, UseSsl")),
+        }
+    }
+    let host = host
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("Host is missing; {CONN_FORMS}"))?;
+    let port = port.unwrap_or(if https { 8443 } else { 8123 });
+    let scheme = if https { "https" } else { "http" };
+    Ok(ClickHouseConn {
+        base_url: format!("{scheme}://{host}:{port}"),
+        user: user
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "default".into()),
+        password: Secret::new(password.unwrap_or_default()),
+        database: database
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "chakal".into()),
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

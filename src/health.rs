@@ -1,0 +1,149 @@
+//! The health server: `GET /healthz` (JSON, 200 or 503 with reasons), `GET /metrics`
+//! (Prometheus text), 404 otherwise. Runs on its own thread with tiny_http, waking every
+//! 250 ms to see the shutdown flag.
+//!
+//! Must not touch: the channel, sockets, ClickHouse; it reads only `Metrics`, `Status` and the flag.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use crate::status::{now_ms, Status};
+
+/// Inserts failing for longer than this make `/healthz` answer 503.
+pub const CLICKHOUSE_UNHEALTHY_AFTER_MS: i64 = 30_000;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on HTTP_ADDR {addr}: {source}; choose a free port with HTTP_ADDR")]
+pub struct BindError {
+    addr: SocketAddr,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+pub struct HealthServer {
+    server: tiny_http::Server,
+}
+
+impl HealthServer {
+    /// Binds now, so a taken port is a startup error rather than a dead thread.
+    pub fn bind(addr: SocketAddr) -> Result<HealthServer, BindError> {
+        let server = tiny_http::Server::http(addr).map_err(|source| BindError { addr, source })?;
+        Ok(HealthServer { server })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.server.server_addr().to_ip()
+    }
+
+    /// Serves until `stop` is set.
+    pub fn run(
+        self,
+        metrics: Arc<Metrics>,
+        status: Arc<Status>,
+        shutdown: Shutdown,
+        stop: Shutdown,
+    ) {
+        while !stop.is_triggered() {
+            let request = match self.server.recv_timeout(Duration::from_millis(250)) {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(e) => {
+                    log::warn!("health server receive failed error={e}");
+                    continue;
+                }
+            };
+            let path = request.url().split('?').next().unwrap_or("").to_string();
+            let response = match (request.method(), path.as_str()) {
+                (tiny_http::Method::Get, "/healthz") => {
+                    let (code, body) = healthz(&metrics, &status, &shutdown);
+                    respond(code, "application/json", body)
+                }
+                (tiny_http::Method::Get, "/metrics") => respond(
+                    200,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    metrics.render(),
+                ),
+                _ => respond(
+                    404,
+                    "text/plain; charset=utf-8",
+                    "not found: try /healthz or /metrics\n".into(),
+                ),
+            };
+            if let Err(e) = request.respond(response) {
+                log::debug!("health response not sent error={e}");
+            }
+        }
+    }
+}
+
+fn respond(
+    code: u16,
+    content_type: &str,
+    body: String,
+) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let header = tiny_http::Header::from_bytes("Content-Type", content_type).expect("valid header");
+    tiny_http::Response::from_string(body)
+        .with_status_code(code)
+        .with_header(header)
+}
+
+/// The status code and JSON body of `/healthz`.
+pub fn healthz(metrics: &Metrics, status: &Status, shutdown: &Shutdown) -> (u16, String) {
+    let now = now_ms();
+    let mut reasons = Vec::new();
+    if shutdown.is_triggered() {
+        reasons.push("shutting down".to_string());
+    }
+    let failing = status.failing_since_ms();
+    if failing > 0 && now - failing > CLICKHOUSE_UNHEALTHY_AFTER_MS {
+        reasons.push(format!(
+            "ClickHouse inserts failing for {} s",
+            (now - failing) / 1000
+        ));
+    }
+    let readers: Vec<serde_json::Value> = status
+        .readers()
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "state": r.state,
+                "room_id": r.room_id.to_string(),
+                "since_ms": r.since_ms,
+                "last_error": r.last_error,
+            })
+        })
+        .collect();
+    let last_insert = status.last_insert_ms();
+    let body = serde_json::json!({
+        "status": if reasons.is_empty() { "ok" } else { "unhealthy" },
+        "reasons": reasons,
+        "uptime_s": (now - status.started_ms) / 1000,
+        "readers": readers,
+        "last_insert_ms": if last_insert > 0 { Some(last_insert) } else { None },
+        "queue_depth": metrics.channel_depth.get(),
+    });
+    (if reasons.is_empty() { 200 } else { 503 }, body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_then_unhealthy_on_shutdown() {
+        let (m, s, sd) = (Metrics::new(), Status::new(), Shutdown::new());
+        s.set_reader("demo", "demo", 0, None);
+        let (code, body) = healthz(&m, &s, &sd);
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("\"state\":\"demo\""), "{body}");
+        sd.trigger();
+        let (code, body) = healthz(&m, &s, &sd);
+        assert_eq!(code, 503);
+        assert!(body.contains("shutting down"), "{body}");
+    }
+}

@@ -1,0 +1,97 @@
+//! The `chakal-ingest` binary: parses the command line, reads the configuration, sets up the
+//! logger and signals, runs the app, and turns the result into an exit code — the only place
+//! that exits: 0 done, 1 runtime failure, 2 bad configuration or usage.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chakal_ingest::app::{self, Mode};
+use chakal_ingest::clickhouse::{client::Client, schema};
+use chakal_ingest::config::Config;
+use chakal_ingest::shutdown::Shutdown;
+
+const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema]
+  run            capture TIKTOK_HOST (or the DEBUG_MODE demo) into ClickHouse until SIGTERM (default)
+  replay FILE..  ingest capture files ([u32 BE length][PushFrame] records) and exit
+  schema         apply the migrations in sql/ to CLICKHOUSE_CONN and exit
+Configuration comes from the environment; see env.sample.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args.first().map(String::as_str) {
+        None | Some("run") => Command::Run,
+        Some("replay") if args.len() > 1 => {
+            Command::Replay(args[1..].iter().map(PathBuf::from).collect())
+        }
+        Some("schema") => Command::Schema,
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(_) => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    if !matches!(command, Command::Run) {
+        // Replay and schema read no TikTok room.
+        env.entry("DEBUG_MODE".into())
+            .or_insert_with(|| "true".into());
+    }
+    let config = match Config::from_map(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("configuration is invalid; see env.sample for every variable and its form");
+            return ExitCode::from(2);
+        }
+    };
+    env_logger::Builder::new()
+        .filter_level(config.log_level)
+        // Library internals stay quiet: they may print request headers (credentials) at debug.
+        .filter_module("ureq", log::LevelFilter::Warn)
+        .filter_module("ureq_proto", log::LevelFilter::Warn)
+        .filter_module("tungstenite", log::LevelFilter::Warn)
+        .filter_module("tiny_http", log::LevelFilter::Warn)
+        .format_timestamp_millis()
+        .init();
+    log::info!(
+        "starting chakal-ingest version={} config={config:?}",
+        env!("CARGO_PKG_VERSION")
+    );
+
+    let result = match command {
+        Command::Schema => {
+            let client = Client::new(&config.clickhouse, config.clickhouse_timeout);
+            schema::apply(&client)
+                .map(|n| log::info!("schema ready migrations_applied={n}"))
+                .map_err(anyhow::Error::new)
+        }
+        Command::Run | Command::Replay(_) => {
+            let shutdown = Shutdown::new();
+            if let Err(e) = shutdown.register_signals() {
+                log::error!("cannot register signal handlers: {e}");
+                return ExitCode::from(1);
+            }
+            let mode = match command {
+                Command::Replay(files) => Mode::Replay(files),
+                _ => Mode::Run,
+            };
+            app::run(config, mode, shutdown)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Command {
+    Run,
+    Replay(Vec<PathBuf>),
+    Schema,
+}

@@ -1,0 +1,183 @@
+//! Structures shared by many messages (PROTOCOL.md §5.2): the common header, users with their
+//! badges and relations to the host, display texts and images.
+
+/// Field 1 of (almost) every event message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CommonMessageData {
+    #[prost(string, tag = "1")]
+    pub method: String,
+    #[prost(uint64, tag = "2")]
+    pub msg_id: u64,
+    #[prost(uint64, tag = "3")]
+    pub room_id: u64,
+    #[prost(int64, tag = "4")]
+    pub create_time: i64,
+    #[prost(bytes = "vec", tag = "7")]
+    pub describe: Vec<u8>,
+    #[prost(message, optional, tag = "8")]
+    pub display_text: Option<Text>,
+}
+
+/// A display template with its pieces (`key` is the template id, e.g. a follow or share key).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Text {
+    #[prost(string, tag = "1")]
+    pub key: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub default_pattern: Vec<u8>,
+    #[prost(message, repeated, tag = "4")]
+    pub pieces: Vec<TextPiece>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TextPiece {
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    #[prost(bytes = "vec", tag = "11")]
+    pub string_value: Vec<u8>,
+    #[prost(message, optional, tag = "21")]
+    pub user_value: Option<TextPieceUser>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TextPieceUser {
+    #[prost(message, optional, tag = "1")]
+    pub user: Option<User>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ImageModel {
+    #[prost(string, repeated, tag = "1")]
+    pub url_list: Vec<String>,
+    #[prost(string, tag = "2")]
+    pub uri: String,
+}
+
+/// A TikTok user (§5.2). Only the fields the `users` dimension and the event rows need.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct User {
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    #[prost(bytes = "vec", tag = "3")]
+    pub nickname: Vec<u8>,
+    #[prost(message, optional, tag = "9")]
+    pub avatar_thumb: Option<ImageModel>,
+    #[prost(bool, tag = "12")]
+    pub verified: bool,
+    #[prost(message, optional, tag = "22")]
+    pub follow_info: Option<FollowInfo>,
+    #[prost(message, optional, tag = "23")]
+    pub pay_grade: Option<UserHonor>,
+    #[prost(message, optional, tag = "24")]
+    pub fans_club: Option<FansClubMember>,
+    #[prost(message, optional, tag = "32")]
+    pub user_attr: Option<UserAttr>,
+    #[prost(bytes = "vec", tag = "38")]
+    pub display_id: Vec<u8>,
+    #[prost(string, tag = "46")]
+    pub sec_uid: String,
+    #[prost(message, repeated, tag = "64")]
+    pub badge_list: Vec<BadgeStruct>,
+    #[prost(bool, tag = "1029")]
+    pub is_follower: bool,
+    #[prost(bool, tag = "1030")]
+    pub is_following: bool,
+    #[prost(bool, tag = "1090")]
+    pub is_subscribe: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FollowInfo {
+    #[prost(int64, tag = "1")]
+    pub following_count: i64,
+    #[prost(int64, tag = "2")]
+    pub follower_count: i64,
+    /// Relation to the host: 0 none, 1 follower, 2 friends.
+    #[prost(int64, tag = "3")]
+    pub follow_status: i64,
+}
+
+/// Gifter level (`pay_grade`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UserHonor {
+    #[prost(int32, tag = "6")]
+    pub level: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FansClubMember {
+    #[prost(message, optional, tag = "1")]
+    pub data: Option<FansClubData>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FansClubData {
+    #[prost(bytes = "vec", tag = "1")]
+    pub club_name: Vec<u8>,
+    #[prost(int32, tag = "2")]
+    pub level: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UserAttr {
+    #[prost(bool, tag = "1")]
+    pub is_muted: bool,
+    #[prost(bool, tag = "2")]
+    pub is_admin: bool,
+    #[prost(bool, tag = "3")]
+    pub is_super_admin: bool,
+}
+
+/// A badge shown next to a user (§5.2 `BadgeStruct`); `scene_type` says what it means.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BadgeStruct {
+    #[prost(int32, tag = "1")]
+    pub display_type: i32,
+    #[prost(int32, tag = "3")]
+    pub scene_type: i32,
+    #[prost(message, optional, tag = "12")]
+    pub privilege_log_extra: Option<PrivilegeLogExtra>,
+    #[prost(message, optional, tag = "20")]
+    pub image: Option<BadgeImage>,
+    #[prost(message, optional, tag = "23")]
+    pub combine: Option<BadgeCombine>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PrivilegeLogExtra {
+    #[prost(string, tag = "2")]
+    pub privilege_id: String,
+    #[prost(string, tag = "5")]
+    pub level: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BadgeImage {
+    #[prost(message, optional, tag = "2")]
+    pub image: Option<ImageModel>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BadgeCombine {
+    #[prost(message, optional, tag = "2")]
+    pub icon: Option<ImageModel>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub str: Vec<u8>,
+}
+
+/// The sender's relation to the host, carried by chat (18), gift (32) and emote chat (5).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UserIdentity {
+    #[prost(bool, tag = "1")]
+    pub is_gift_giver_of_anchor: bool,
+    #[prost(bool, tag = "2")]
+    pub is_subscriber_of_anchor: bool,
+    #[prost(bool, tag = "3")]
+    pub is_mutual_following_with_anchor: bool,
+    #[prost(bool, tag = "4")]
+    pub is_follower_of_anchor: bool,
+    #[prost(bool, tag = "5")]
+    pub is_moderator_of_anchor: bool,
+    #[prost(bool, tag = "6")]
+    pub is_anchor: bool,
+}

@@ -1,0 +1,137 @@
+//! The core audience messages (PROTOCOL.md §5.3–5.10): chat, gift, like, member, social,
+//! room user seq and control.
+
+use super::common::{CommonMessageData, User, UserIdentity};
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WebcastChatMessage {
+    #[prost(message, optional, tag = "1")]
+    pub common: Option<CommonMessageData>,
+    #[prost(message, optional, tag = "2")]
+    pub user: Option<User>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub content: Vec<u8>,
+    #[prost(message, optional, tag = "12")]
+    pub at_user: Option<User>,
+    #[prost(string, tag = "14")]
+    pub content_language: String,
+    #[prost(message, optional, tag = "18")]
+    pub user_identity: Option<UserIdentity>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WebcastGiftMessage {
+    #[prost(message, optional, tag = "1")]
+    pub common: Option<CommonMessageData>,
+    #[prost(uint64, tag = "2")]
+    pub gift_id: u64,
+    #[prost(int32, tag = "5")]
+    pub repeat_count: i32,
+    #[prost(int32, tag = "6")]
+    pub combo_count: i32,
+    #[prost(message, optional, tag = "7")]
+    pub user: Option<User>,
+    #[prost(message, optional, tag = "8")]
+    pub to_user: Option<User>,
+    #[prost(int32, tag = "9")]
+    pub repeat_end: i32,
+    #[prost(uint64, tag = "11")]
+    pub group_id: u64,
+    #[prost(message, optional, tag = "15")]
+    pub gift: Option<Gift>,
+    #[prost(message, optional, tag = "32")]
+    pub user_identity: Option<UserIdentity>,
+}
+
+/// Static gift data (§5.5 `Gift`). `type == 1` marks a streakable gift.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Gift {
+    #[prost(uint64, tag = "5")]
+    pub id: u64,
+    #[prost(bool, tag = "10")]
+    pub combo: bool,
+    #[prost(int32, tag = "11")]
+    pub r#type: i32,
+    #[prost(int32, tag = "12")]
+    pub diamond_count: i32,
+    #[prost(bytes = "vec", tag = "16")]
+    pub name: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WebcastLikeMessage {
+    #[prost(message, optional, tag = "1")]
+    pub common: Option<CommonMessageData>,
+    #[prost(int32, tag = "2")]
+    pub count: i32,
+    #[prost(int64, tag = "3")]
+    pub total: i64,
+    #[prost(message, optional, tag = "5")]
+    pub user: Option<User>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WebcastMemberMessage {
+    #[prost(message, optional, tag = "1")]
+    pub common: Option<CommonMessageData>,
+    #[prost(message, optional, tag = "2")]
+    pub user: Option<User>,
+    #[prost(int32, tag = "3")]
+    pub member_count: i32,
+    #[prost(int32, tag = "10")]
+    pub action: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WebcastSocialMessage {
+    #[prost(message, optional, tag = "1")]
+    pub common: Option<CommonMessageData>,
+    #[prost(message, optional, tag = "2")]
+    pub user: Option<User>,
+    #[prost(int64, tag = "3")]
+    pub share_type: i64,
+    #[prost(int64, tag = "4")]
+    pub action: i64,
+    #[prost(string, tag = "5")]
+    pub share_target: String,
+    #[prost(int64, tag = "6")]
+    pub follow_count: i64,
+    #[prost(int32, tag = "8")]
+    pub share_count: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WebcastRoomUserSeqMessage {
+    #[prost(message, optional, tag = "1")]
+    pub common: Option<CommonMessageData>,
+    #[prost(message, repeated, tag = "2")]
+    pub ranks: Vec<Contributor>,
+    #[prost(int64, tag = "3")]
+    pub total: i64,
+    #[prost(int64, tag = "6")]
+    pub popularity: i64,
+    #[prost(int64, tag = "7")]
+    pub total_user: i64,
+}
+
+/// A top viewer / gifter entry of `WebcastRoomUserSeqMessage`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Contributor {
+    #[prost(int64, tag = "1")]
+    pub score: i64,
+    #[prost(message, optional, tag = "2")]
+    pub user: Option<User>,
+    #[prost(int64, tag = "3")]
+    pub rank: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WebcastControlMessage {
+    #[prost(message, optional, tag = "1")]
+    pub common: Option<CommonMessageData>,
+    /// 1 paused, 2 unpaused, 3 ended by host, 4 suspended by TikTok.
+    #[prost(int32, tag = "2")]
+    pub action: i32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub tips: Vec<u8>,
+}
