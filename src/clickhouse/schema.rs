@@ -32,6 +32,13 @@ pub const MIGRATIONS: &[Migration] = migrations![
     6 => "006_viewer_counts.sql",
     7 => "007_control.sql",
     8 => "008_raw_messages.sql",
+    9 => "009_chat_emotes.sql",
+    10 => "010_audience.sql",
+    11 => "011_engagement.sql",
+    12 => "012_battles.sql",
+    13 => "013_room.sql",
+    14 => "014_events.sql",
+    15 => "015_users.sql",
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations
@@ -109,10 +116,19 @@ mod tests {
         let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
         assert_eq!(files, listed);
         for pair in MIGRATIONS.windows(2) {
-            assert!(pair[0].version < pair[1].version, "versions must increase: {} then {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].version < pair[1].version,
+                "versions must increase: {} then {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         for m in MIGRATIONS {
-            assert!(m.name.starts_with(&format!("{:03}_", m.version)), "{} must start with its version", m.name);
+            assert!(
+                m.name.starts_with(&format!("{:03}_", m.version)),
+                "{} must start with its version",
+                m.name
+            );
         }
     }
 
