@@ -129,7 +129,6 @@ impl DemoRoom {
                 key: key.into(),
                 ..Default::default()
             }),
-            ..Default::default()
         }
     }
 

@@ -14,7 +14,7 @@ pub struct Meta {
 }
 
 /// The user behind an event, with the flags analysts ask for.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct UserRef {
     pub id: u64,
     /// The @handle, without `@`.
@@ -34,7 +34,7 @@ pub struct UserRef {
 }
 
 /// What a message tells about a user beyond the per-event flags.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Profile {
     pub sec_uid: String,
     pub avatar_url: String,

@@ -45,6 +45,7 @@ pub struct Metrics {
     pub messages_received: IntCounterVec,
     pub messages_duplicate: IntCounter,
     pub decode_errors: IntCounterVec,
+    pub raw_skipped: IntCounter,
     pub events_sent: IntCounterVec,
     pub events_dropped: IntCounter,
     pub channel_depth: IntGauge,
@@ -151,6 +152,11 @@ impl Metrics {
                 "chakal_decode_errors_total",
                 "Messages that failed to decode (stored raw with the error)",
                 &["method"],
+            ),
+            raw_skipped: counter(
+                &r,
+                "chakal_raw_messages_skipped_total",
+                "Unknown or undecodable messages not stored because RAW_MESSAGES=off",
             ),
             events_sent: counter_vec(
                 &r,

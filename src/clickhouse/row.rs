@@ -1107,7 +1107,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(created, 1, "exactly one migration must create table {table}");
+        assert_eq!(
+            created, 1,
+            "exactly one migration must create table {table}"
+        );
         cols
     }
 
