@@ -81,9 +81,9 @@ query:
 	@curl -fsS --data-binary @- '$(CH_URL)/' <<< "$(SQL)"
 
 test: venv
+	cd tools/clickhouse-dev && ../../$(PYTHON) -m unittest -q test_chfront
 	cargo build --tests --locked
 	cargo test --locked
-	cd tools/clickhouse-dev && ../../$(PYTHON) -m unittest -q test_chfront
 
 lint:
 	cargo fmt --all -- --check

@@ -334,7 +334,10 @@ class Handler(BaseHTTPRequestHandler):
         """Yield the request body decoded from its Content-Encoding (gzip, deflate)."""
         encoding = self.headers.get("Content-Encoding", "").strip().lower()
         if encoding in ("", "identity"):
-            yield from self._raw_body
+            # Not `yield from`: abandoning this generator must not close the raw body, which
+            # `_drain` still reads to the end when the engine rejects the data midway.
+            for chunk in self._raw_body:
+                yield chunk
             return
         if encoding not in ("gzip", "x-gzip", "deflate"):
             raise ClickHouseError.raised(
