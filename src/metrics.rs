@@ -210,13 +210,15 @@ impl Metrics {
         }
     }
 
-    /// Events handed to the writer so far, all kinds together.
+    /// Events handed to the writer so far, all kinds together except `user`: those are derived
+    /// (the users dimension), so this counts one event per stored message row.
     pub fn events_total(&self) -> u64 {
         use prometheus::core::Collector;
         self.events_sent
             .collect()
             .iter()
             .flat_map(|family| family.get_metric())
+            .filter(|m| !m.get_label().iter().any(|l| l.get_value() == "user"))
             .map(|m| m.get_counter().get_value() as u64)
             .sum()
     }
