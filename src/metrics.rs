@@ -218,7 +218,7 @@ impl Metrics {
             .collect()
             .iter()
             .flat_map(|family| family.get_metric())
-            .filter(|m| !m.get_label().iter().any(|l| l.get_value() == "user"))
+            .filter(|m| !m.get_label().iter().any(|l| l.value() == "user"))
             .map(|m| m.get_counter().get_value() as u64)
             .sum()
     }
