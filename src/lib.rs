@@ -19,6 +19,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod pipe;
+pub mod redecode;
 pub mod replay;
 pub mod shutdown;
 pub mod status;

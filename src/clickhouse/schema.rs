@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[Migration] = migrations![
     13 => "013_room.sql",
     14 => "014_events.sql",
     15 => "015_users.sql",
+    16 => "016_raw_payload.sql",
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations
@@ -78,6 +79,12 @@ pub fn statements(sql: &str) -> Vec<String> {
 
 /// Creates the database and applies every migration not yet recorded. Returns how many ran.
 pub fn apply(client: &Client) -> Result<usize, InsertError> {
+    apply_migrations(client, MIGRATIONS)
+}
+
+/// Like `apply`, for a list of migrations in order (a prefix of `MIGRATIONS` stands for an
+/// older release of the schema).
+pub fn apply_migrations(client: &Client, migrations: &[Migration]) -> Result<usize, InsertError> {
     client.execute_without_database(&format!(
         "CREATE DATABASE IF NOT EXISTS `{}`",
         client.database()
@@ -86,7 +93,7 @@ pub fn apply(client: &Client) -> Result<usize, InsertError> {
     let done = client.execute("SELECT version FROM schema_migrations FORMAT TabSeparated")?;
     let done: Vec<u32> = done.lines().filter_map(|l| l.trim().parse().ok()).collect();
     let mut applied = 0;
-    for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+    for m in migrations.iter().filter(|m| !done.contains(&m.version)) {
         for stmt in statements(m.sql) {
             client.execute(&stmt)?;
         }
