@@ -160,9 +160,17 @@ fn fixture_messages_fill_every_table_typed() {
     );
 
     let distinct_messages: HashSet<u64> = messages.iter().map(|(_, m)| m.msg_id).collect();
+    let message_tables: Vec<String> = TABLES
+        .iter()
+        .filter(|t| **t != "users")
+        .map(|t| format!("'{t}'"))
+        .collect();
     let message_rows = count(
         &ch,
-        "SELECT sum(rows) FROM system.parts WHERE database = 'typed' AND active AND table NOT IN ('users', 'schema_migrations')",
+        &format!(
+            "SELECT sum(rows) FROM system.parts WHERE database = 'typed' AND active AND table IN ({})",
+            message_tables.join(", ")
+        ),
     );
     assert_eq!(
         message_rows,
@@ -385,11 +393,13 @@ fn no_duplicates_across_retries_overlaps_and_restarts() {
     assert_eq!(count(&ch, "SELECT count() FROM dedup.chat"), n);
 
     // Overlapping batches (a reconnect replaying history in another grouping): different
-    // bodies, different tokens, so the rows land twice until the merge…
+    // bodies, different tokens, so the rows land twice until a merge (stopped here to see it)…
+    ch.query("SYSTEM STOP MERGES dedup.chat");
     insert(&c, &chats[chats.len() / 2..], 7);
     assert!(dupes(&ch, "") > 0, "overlap visible before the merge");
     // …and FINAL, or OPTIMIZE … FINAL, leaves each message once.
     assert_eq!(dupes(&ch, "FINAL"), 0);
+    ch.query("SYSTEM START MERGES dedup.chat");
     ch.query("OPTIMIZE TABLE dedup.chat FINAL");
     assert_eq!(dupes(&ch, ""), 0);
     assert_eq!(count(&ch, "SELECT count() FROM dedup.chat"), n);
@@ -471,5 +481,119 @@ fn migrations_apply_once_in_order_over_an_older_schema() {
         ch.query("SELECT hex(payload) FROM mig_old.raw_messages ORDER BY msg_id")
             .trim(),
         "68656C6C6F\n00FF78"
+    );
+}
+
+/// docs/queries.sql, one statement each, in order.
+fn example_queries() -> Vec<String> {
+    schema::statements(include_str!("../docs/queries.sql"))
+}
+
+#[test]
+fn rollups_and_example_queries_are_exact_under_duplicates() {
+    let Some(messages) = fixture_messages() else {
+        return;
+    };
+    let ch = ClickHouse::start();
+    let c = client(&ch, "analytics");
+    schema::apply(&c).unwrap();
+    ch.query("USE analytics");
+    let events = events_of(&messages, RawMessages::Unknown);
+    // Every message twice, in other batches (other tokens): as after a restart replaying history.
+    insert(&c, &events, 500);
+    insert(&c, &events, 37);
+    let db = |sql: &str| sql.replace("FROM ", "FROM analytics.");
+
+    let room: u64 = count(
+        &ch,
+        "SELECT room_id FROM analytics.room_minute_stats GROUP BY room_id \
+         ORDER BY uniqExact(kind) DESC, sum(messages) DESC, room_id LIMIT 1",
+    );
+    let in_room = |e: &&Event| e.meta().room_id == room && !matches!(e, Event::User(_));
+    let first_of_each: BTreeMap<u64, &Event> = events
+        .iter()
+        .filter(in_room)
+        .map(|e| (e.meta().msg_id, e))
+        .collect();
+    let mut diamonds_by_user: BTreeMap<u64, u64> = BTreeMap::new();
+    let (mut chats, mut follows) = (0u64, HashSet::new());
+    for e in first_of_each.values() {
+        match e {
+            Event::Gift(g) if g.is_final => {
+                *diamonds_by_user.entry(g.user.id).or_default() += g.diamonds
+            }
+            Event::Chat(_) => chats += 1,
+            Event::Social(s) if s.kind == chakal_ingest::event::SocialKind::Follow => {
+                follows.insert(s.user.id);
+            }
+            _ => {}
+        }
+    }
+    let queries = example_queries();
+    assert_eq!(queries.len(), 8, "docs/queries.sql holds 8 queries");
+    let run = |i: usize| {
+        ch.query(&db(
+            &queries[i].replace("{room_id:UInt64}", &room.to_string())
+        ))
+    };
+    let column = |out: &str, col: usize| -> Vec<u64> {
+        out.lines()
+            .map(|l| l.split('\t').nth(col).unwrap().parse().unwrap())
+            .collect()
+    };
+    for (i, q) in queries.iter().enumerate() {
+        let out = run(i);
+        println!(
+            "query {}: {} rows; first: {:?}",
+            i + 1,
+            out.lines().count(),
+            out.lines().next()
+        );
+        assert!(
+            !out.trim().is_empty(),
+            "query {} returned nothing:\n{q}",
+            i + 1
+        );
+    }
+    // 1: the top gifter and their diamonds.
+    let top = run(0);
+    let (top_user, top_diamonds) = diamonds_by_user
+        .iter()
+        .max_by_key(|(u, d)| (**d, std::cmp::Reverse(**u)))
+        .unwrap();
+    assert_eq!(column(&top, 0)[0], *top_user, "{top}\n{diamonds_by_user:?}");
+    assert_eq!(column(&top, 4)[0], *top_diamonds);
+    // 2, 3, 5: totals equal the events, each message once despite the duplicates.
+    assert_eq!(
+        column(&run(1), 1).iter().sum::<u64>(),
+        diamonds_by_user.values().sum::<u64>()
+    );
+    assert_eq!(column(&run(2), 1).iter().sum::<u64>(), chats);
+    assert_eq!(run(4).lines().count(), follows.len());
+    // 6: chatters' messages add up to the chat messages.
+    let chatters = run(5);
+    assert!(column(&chatters, 3).iter().sum::<u64>() <= chats);
+    // 8: messages by type over all rooms equal the distinct messages per table.
+    let by_kind: BTreeMap<String, u64> = run(7)
+        .lines()
+        .map(|l| {
+            let (k, n) = l.split_once('\t').unwrap();
+            (k.to_string(), n.parse().unwrap())
+        })
+        .collect();
+    let distinct = |table: &str| {
+        count(
+            &ch,
+            &format!("SELECT uniqExact(msg_id) FROM analytics.{table}"),
+        )
+    };
+    assert_eq!(by_kind["chat"], distinct("chat"));
+    assert_eq!(by_kind["like"], distinct("likes"));
+    assert_eq!(
+        by_kind["gift"],
+        count(
+            &ch,
+            "SELECT uniqExact(msg_id) FROM analytics.gifts WHERE is_final"
+        )
     );
 }

@@ -29,10 +29,16 @@ fn count(ch: &ClickHouse, db: &str, table: &str) -> Option<u64> {
 }
 
 /// Rows of the tables that hold one row per message (not the migrations record, not the
-/// `users` dimension, which holds one row per user).
+/// `users` dimension, which holds one row per user, not the rollups).
 fn total_rows(ch: &ClickHouse, db: &str) -> u64 {
+    let tables: Vec<String> = chakal_ingest::clickhouse::row::TABLES
+        .iter()
+        .filter(|t| **t != "users")
+        .map(|t| format!("'{t}'"))
+        .collect();
     ch.query(&format!(
-        "SELECT sum(rows) FROM system.parts WHERE database = '{db}' AND active AND table NOT IN ('schema_migrations', 'users')"
+        "SELECT sum(rows) FROM system.parts WHERE database = '{db}' AND active AND table IN ({})",
+        tables.join(", ")
     ))
     .trim()
     .parse()

@@ -40,6 +40,8 @@ pub const MIGRATIONS: &[Migration] = migrations![
     14 => "014_events.sql",
     15 => "015_users.sql",
     16 => "016_raw_payload.sql",
+    17 => "017_room_minute.sql",
+    18 => "018_stream_gifters.sql",
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations
