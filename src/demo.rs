@@ -5,6 +5,7 @@
 //!
 //! Must not touch: sockets, ClickHouse.
 
+use bytes::Bytes;
 use prost::Message;
 
 use crate::tiktok::frame::{encode_msg_frame, envelope};
@@ -126,7 +127,7 @@ impl DemoRoom {
             room_id: DEMO_ROOM_ID,
             create_time: now_ms - self.rng.below(900) as i64,
             display_text: (!key.is_empty()).then(|| Text {
-                key: key.into(),
+                key: Bytes::copy_from_slice(key.as_bytes()),
                 ..Default::default()
             }),
         }
@@ -136,8 +137,8 @@ impl DemoRoom {
         let n = index + 1;
         User {
             id: 6_900_000_000_000_000_000 + n as u64 * 7919,
-            nickname: format!("Demo Viewer {n:03}").into_bytes(),
-            display_id: format!("demo_user{n:03}").into_bytes(),
+            nickname: format!("Demo Viewer {n:03}").into_bytes().into(),
+            display_id: format!("demo_user{n:03}").into_bytes().into(),
             follow_info: Some(pb::FollowInfo {
                 follower_count: (n * 37) as i64,
                 follow_status: (n % 3) as i64,
@@ -175,7 +176,7 @@ impl DemoRoom {
         let m = pb::WebcastChatMessage {
             common: Some(common.clone()),
             user: Some(user),
-            content: text.as_bytes().to_vec(),
+            content: text.as_bytes().to_vec().into(),
             content_language: lang.into(),
             ..Default::default()
         };
@@ -224,9 +225,9 @@ impl DemoRoom {
             action: if follow { 1 } else { 3 },
             share_type: i64::from(!follow),
             share_target: if follow {
-                Vec::new()
+                Bytes::new()
             } else {
-                b"whatsapp".to_vec()
+                Bytes::from_static(b"whatsapp")
             },
             follow_count: 10_000 + self.rng.below(100) as i64,
             share_count: if follow {
@@ -262,7 +263,7 @@ impl DemoRoom {
                 id,
                 r#type: kind,
                 diamond_count: diamonds,
-                name: name.as_bytes().to_vec(),
+                name: name.as_bytes().to_vec().into(),
             }),
             ..Default::default()
         };

@@ -132,7 +132,7 @@ fn parse_row(line: &str, line_no: usize) -> Result<(u64, BaseProtoMessage), Rede
         room_id,
         BaseProtoMessage {
             method,
-            payload,
+            payload: payload.into(),
             msg_id,
             ..Default::default()
         },

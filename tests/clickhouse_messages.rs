@@ -64,7 +64,7 @@ fn fixture_messages() -> Option<Vec<(u64, BaseProtoMessage)>> {
                     s("room_id").parse().unwrap(),
                     BaseProtoMessage {
                         method: s("method"),
-                        payload: redecode::base64_decode(&s("payload_b64")).unwrap(),
+                        payload: redecode::base64_decode(&s("payload_b64")).unwrap().into(),
                         msg_id: s("msg_id").parse().unwrap(),
                         ..Default::default()
                     },

@@ -124,11 +124,11 @@ fn chat(msg_id: u64, user_id: u64, content: &[u8]) -> pb::BaseProtoMessage {
         common: common(msg_id),
         user: Some(pb::User {
             id: user_id,
-            nickname: content.to_vec(),
-            display_id: b"user0001".to_vec(),
+            nickname: content.to_vec().into(),
+            display_id: b"user0001".to_vec().into(),
             ..Default::default()
         }),
-        content: content.to_vec(),
+        content: content.to_vec().into(),
         content_language: "un".into(),
         ..Default::default()
     };

@@ -11,6 +11,7 @@
 mod engage;
 mod generic;
 
+use bytes::Bytes;
 use prost::Message;
 
 use super::proto::{
@@ -201,7 +202,7 @@ fn decode<M: HasCommon>(
     room_fallback: u64,
     build: fn(Meta, M) -> Event,
 ) -> Result<Event, prost::DecodeError> {
-    let m = M::decode(msg.payload.as_slice())?;
+    let m = M::decode(msg.payload.clone())?;
     let meta = meta(msg, m.common().map(header).as_ref(), room_fallback);
     Ok(build(meta, m))
 }
@@ -215,7 +216,7 @@ fn other<M: HasCommon>(
     room_fallback: u64,
     fields: fn(M) -> Fields,
 ) -> Result<Event, prost::DecodeError> {
-    let m = M::decode(msg.payload.as_slice())?;
+    let m = M::decode(msg.payload.clone())?;
     let meta = meta(msg, m.common().map(header).as_ref(), room_fallback);
     let display_key = display_key(m.common());
     let (user, fields) = fields(m);
@@ -230,14 +231,14 @@ fn other<M: HasCommon>(
 
 fn raw(msg: &BaseProtoMessage, room_fallback: u64, error: Option<String>) -> Event {
     // Best effort: most unknown messages still start with a common header in field 1.
-    let header = HeaderOnly::decode(msg.payload.as_slice())
+    let header = HeaderOnly::decode(msg.payload.as_ref())
         .ok()
         .and_then(|c| c.common)
         .or_else(|| find_header(&msg.payload));
     Event::Raw(Raw {
         meta: meta(msg, header.as_ref(), room_fallback),
         method: msg.method.clone(),
-        payload: msg.payload.clone(),
+        payload: msg.payload.to_vec(),
         error,
     })
 }
@@ -281,7 +282,7 @@ fn display_key(common: Option<&CommonMessageData>) -> String {
 /// a missing time is taken from the msg id (its high 32 bits are Unix seconds).
 fn header(c: &CommonMessageData) -> Header {
     Header {
-        method: Vec::new(),
+        method: Bytes::new(),
         msg_id: c.msg_id,
         room_id: c.room_id,
         create_time: c.create_time,
@@ -322,11 +323,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Like `text`, reusing the buffer when it is valid UTF-8 (the usual case).
-fn owned_text(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| text(e.as_bytes()))
-}
-
 /// A display `Text` as a person would read it: its default pattern with each `{N:kind}`
 /// placeholder replaced by piece N (a user's nickname or a string).
 fn render(t: &pb::Text) -> String {
@@ -358,7 +354,7 @@ fn render(t: &pb::Text) -> String {
 }
 
 fn first_url(image: Option<&pb::ImageModel>) -> Option<&[u8]> {
-    image.and_then(|i| i.url_list.first()).map(Vec::as_slice)
+    image.and_then(|i| i.url_list.first()).map(Bytes::as_ref)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -421,7 +417,7 @@ fn user_ref(user: Option<&User>, identity: Option<&UserIdentity>) -> UserRef {
         let url = first_url(badge.image.as_ref().and_then(|i| i.image.as_ref()))
             .or_else(|| first_url(badge.combine.as_ref().and_then(|c| c.icon.as_ref())))
             .unwrap_or_default();
-        let text_key = badge.text.as_ref().map_or(&[][..], |t| t.key.as_slice());
+        let text_key = badge.text.as_ref().map_or(&[][..], |t| t.key.as_ref());
         match badge.scene_type {
             SCENE_ADMIN => r.is_moderator = true,
             SCENE_SUBSCRIBER | SCENE_NEW_SUBSCRIBER => r.is_subscriber = true,
@@ -461,8 +457,8 @@ fn chat(meta: Meta, m: pb::WebcastChatMessage) -> Event {
     Event::Chat(Chat {
         meta,
         user: user_ref(m.user.as_ref(), m.user_identity.as_ref()),
-        content: owned_text(m.content),
-        language: owned_text(m.content_language),
+        content: text(&m.content),
+        language: text(&m.content_language),
         mention_user_id,
         mention_user_ids,
         emotes: m
@@ -470,7 +466,7 @@ fn chat(meta: Meta, m: pb::WebcastChatMessage) -> Event {
             .into_iter()
             .map(|e| ChatEmote {
                 index: e.index,
-                emote_id: e.emote.map(|e| owned_text(e.emote_id)).unwrap_or_default(),
+                emote_id: e.emote.map(|e| text(&e.emote_id)).unwrap_or_default(),
             })
             .collect(),
     })
@@ -483,7 +479,7 @@ fn emote_chat(meta: Meta, m: pb::WebcastEmoteChatMessage) -> Event {
         emote_ids: m
             .emote_list
             .into_iter()
-            .map(|e| owned_text(e.emote_id))
+            .map(|e| text(&e.emote_id))
             .collect(),
     })
 }
@@ -503,7 +499,7 @@ fn gift(meta: Meta, m: pb::WebcastGiftMessage) -> Event {
         meta,
         user: user_ref(m.user.as_ref(), m.user_identity.as_ref()),
         gift_id: if m.gift_id != 0 { m.gift_id } else { g.id },
-        gift_name: owned_text(g.name),
+        gift_name: text(&g.name),
         gift_type: g.r#type,
         diamond_count,
         repeat_count,
@@ -559,7 +555,7 @@ fn social(meta: Meta, m: pb::WebcastSocialMessage) -> Event {
         kind,
         action: m.action,
         share_type: m.share_type,
-        share_target: owned_text(m.share_target),
+        share_target: text(&m.share_target),
         share_count: m.share_count.max(0) as u32,
         follow_count: non_negative(m.follow_count),
         display_key,
@@ -609,7 +605,7 @@ mod tests {
         Some(User {
             id,
             nickname: "Zuschauer 🌹".into(),
-            display_id: b"user0001".to_vec(),
+            display_id: Bytes::from_static(b"user0001"),
             ..Default::default()
         })
     }
@@ -619,7 +615,7 @@ mod tests {
         let m = pb::WebcastChatMessage {
             common: common(1),
             user: user(18446744073709551615),
-            content: "héllo 👋🏽".as_bytes().to_vec(),
+            content: Bytes::from("héllo 👋🏽"),
             content_language: "de".into(),
             user_identity: Some(UserIdentity {
                 is_moderator_of_anchor: true,
@@ -649,7 +645,7 @@ mod tests {
     fn invalid_utf8_is_replaced_not_fatal() {
         let m = pb::WebcastChatMessage {
             common: common(2),
-            content: vec![b'a', 0xff, b'b'],
+            content: Bytes::from_static(&[b'a', 0xff, b'b']),
             ..Default::default()
         };
         let Event::Chat(c) = convert(&envelope("WebcastChatMessage", 2, m.encode_to_vec()), 0)
@@ -670,7 +666,7 @@ mod tests {
                 gift: Some(pb::Gift {
                     r#type,
                     diamond_count: 5,
-                    name: b"Rose".to_vec(),
+                    name: Bytes::from_static(b"Rose"),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -690,7 +686,7 @@ mod tests {
         let mk = |key: &str, action| {
             let mut c = common(4);
             c.as_mut().unwrap().display_text = Some(pb::Text {
-                key: key.into(),
+                key: Bytes::copy_from_slice(key.as_bytes()),
                 ..Default::default()
             });
             let m = pb::WebcastSocialMessage {

@@ -172,7 +172,7 @@ impl FrameHandler {
                     let raw = Event::Raw(Raw {
                         meta: event.meta().clone(),
                         method: msg.method.clone(),
-                        payload: msg.payload.clone(),
+                        payload: msg.payload.to_vec(),
                         error: None,
                     });
                     out.send(event, idle)?;
@@ -194,6 +194,7 @@ mod tests {
     use super::*;
     use crate::tiktok::frame::{encode_msg_frame, envelope};
     use crate::tiktok::proto::{CommonMessageData, WebcastControlMessage};
+    use bytes::Bytes;
     use prost::Message;
 
     fn control(msg_id: u64, action: i32) -> crate::tiktok::proto::BaseProtoMessage {
@@ -246,10 +247,10 @@ mod tests {
             }),
             user: Some(crate::tiktok::proto::User {
                 id: user_id,
-                nickname: b"Viewer".to_vec(),
+                nickname: Bytes::from_static(b"Viewer"),
                 ..Default::default()
             }),
-            content: b"hi".to_vec(),
+            content: Bytes::from_static(b"hi"),
             ..Default::default()
         };
         envelope("WebcastChatMessage", msg_id, m.encode_to_vec())

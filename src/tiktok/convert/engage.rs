@@ -4,7 +4,7 @@
 //!
 //! Pure, like its parent `convert`. Must not touch: I/O, serde, metrics.
 
-use super::{owned_text, render, text, user_ref};
+use super::{render, text, user_ref};
 use crate::event::{
     ArmyMember, Battle, BattleArmies, BattleHost, Envelope, Event, Goal, ImDelete, LiveIntro, Meta,
     Poll, PollOption, Question, RankEntry, RankUpdate, RoomPin, RoomText, SubGoal, Subscription,
@@ -27,7 +27,7 @@ pub(super) fn subscription(meta: Meta, m: pb::WebcastSubNotifyMessage) -> Event 
         is_send: m.is_send,
         is_custom: m.is_custom,
         gift_source: m.gift_source,
-        package_id: owned_text(m.package_id),
+        package_id: text(&m.package_id),
     })
 }
 
@@ -37,7 +37,7 @@ pub(super) fn question(meta: Meta, m: pb::WebcastQuestionNewMessage) -> Event {
         meta,
         user: user_ref(q.user.as_ref(), None),
         question_id: q.question_id,
-        content: owned_text(q.content),
+        content: text(&q.content),
         answer_status: q.answer_status,
     })
 }
@@ -54,10 +54,10 @@ pub(super) fn envelope(meta: Meta, m: pb::WebcastEnvelopeMessage) -> Event {
         meta,
         is_super_fan_box: info.business_type == ENVELOPE_SUPER_FAN_BOX
             || display_key.contains("ttlive_superfanbox"),
-        envelope_id: owned_text(info.envelope_id),
+        envelope_id: text(&info.envelope_id),
         business_type: info.business_type,
         sender_id: text(&info.send_user_id).trim().parse().unwrap_or(0),
-        sender_name: owned_text(info.send_user_name),
+        sender_name: text(&info.send_user_name),
         diamond_count: info.diamond_count.max(0) as u32,
         people_count: info.people_count.max(0) as u32,
         unpack_at_ms: i64::from(info.unpack_at.max(0)) * 1000,
@@ -69,7 +69,7 @@ fn poll_options(list: Vec<pb::PollOptionInfo>) -> Vec<PollOption> {
     list.into_iter()
         .map(|o| PollOption {
             index: o.option_idx,
-            text: owned_text(o.display_content),
+            text: text(&o.display_content),
             votes: o.votes,
         })
         .collect()
@@ -78,10 +78,10 @@ fn poll_options(list: Vec<pb::PollOptionInfo>) -> Vec<PollOption> {
 pub(super) fn poll(meta: Meta, m: pb::WebcastPollMessage) -> Event {
     let basic = m.poll_basic_info.unwrap_or_default();
     let (mut title, mut operator, mut options, mut end_type) =
-        (owned_text(basic.title), UserRef::default(), Vec::new(), 0);
+        (text(&basic.title), UserRef::default(), Vec::new(), 0);
     if let Some(start) = m.start_content {
         if title.is_empty() {
-            title = owned_text(start.title);
+            title = text(&start.title);
         }
         operator = user_ref(start.operator.as_ref(), None);
         options = poll_options(start.option_list);
@@ -113,10 +113,10 @@ pub(super) fn goal(meta: Meta, m: pb::WebcastGoalUpdateMessage) -> Event {
     Event::Goal(Goal {
         meta,
         goal_id: goal.id,
-        description: owned_text(goal.description),
+        description: text(&goal.description),
         status: goal.status,
         contributor_id: m.contributor_id,
-        contributor_unique_id: owned_text(m.contributor_display_id),
+        contributor_unique_id: text(&m.contributor_display_id),
         contribute_count: m.contribute_count,
         contribute_score: m.contribute_score,
         sub_goals: goal
@@ -178,8 +178,8 @@ pub(super) fn battle(meta: Meta, m: pb::WebcastLinkMicBattle) -> Event {
             info.key
         };
         let i = host_mut(&mut hosts, id);
-        hosts[i].unique_id = owned_text(user.display_id);
-        hosts[i].nickname = owned_text(user.nick_name);
+        hosts[i].unique_id = text(&user.display_id);
+        hosts[i].nickname = text(&user.nick_name);
     }
     for (key, result) in m.battle_result {
         let id = if result.user_id != 0 {
@@ -222,7 +222,7 @@ pub(super) fn battle_armies(meta: Meta, m: pb::WebcastLinkMicArmies) -> Event {
         members.extend(army.user_armies.into_iter().map(|u| ArmyMember {
             host_id,
             user_id: u.user_id,
-            nickname: owned_text(u.nickname),
+            nickname: text(&u.nickname),
             score: u.score,
         }));
     }
@@ -262,7 +262,7 @@ pub(super) fn room_pin(meta: Meta, m: pb::WebcastRoomPinMessage) -> Event {
         operator: user_ref(m.operator.as_ref(), None),
         action: m.action,
         pinned_msg_id: m.pin_msg_id,
-        pinned_method: owned_text(m.method),
+        pinned_method: text(&m.method),
         pinned_user,
         pinned_content,
         pin_time_ms: super::normalise_time_ms(m.pin_time, 0),
@@ -283,8 +283,8 @@ pub(super) fn live_intro(meta: Meta, m: pb::WebcastLiveIntroMessage) -> Event {
         meta,
         user: user_ref(m.user.as_ref(), None),
         intro_id: m.id,
-        content: owned_text(m.content),
-        language: owned_text(m.content_language),
+        content: text(&m.content),
+        language: text(&m.content_language),
     })
 }
 
@@ -303,13 +303,13 @@ pub(super) fn room_message(meta: Meta, m: pb::WebcastRoomMessage) -> Event {
     Event::RoomText(room_text(
         meta,
         "room",
-        owned_text(m.content),
+        text(&m.content),
         i64::from(m.source),
     ))
 }
 
 pub(super) fn system_message(meta: Meta, m: pb::WebcastSystemMessage) -> Event {
-    Event::RoomText(room_text(meta, "system", owned_text(m.message), 0))
+    Event::RoomText(room_text(meta, "system", text(&m.message), 0))
 }
 
 /// A caption's lines are one per language; they are joined with a newline, and `language`
@@ -326,7 +326,7 @@ pub(super) fn notice(meta: Meta, m: pb::WebcastNoticeMessage) -> Event {
     Event::RoomText(room_text(
         meta,
         "notice",
-        owned_text(m.content),
+        text(&m.content),
         i64::from(m.notice_type),
     ))
 }
@@ -335,13 +335,13 @@ pub(super) fn bottom(meta: Meta, m: pb::WebcastBottomMessage) -> Event {
     Event::RoomText(room_text(
         meta,
         "bottom",
-        owned_text(m.content),
+        text(&m.content),
         i64::from(m.biz_type),
     ))
 }
 
 pub(super) fn room_notify(meta: Meta, m: pb::WebcastRoomNotifyMessage) -> Event {
-    let mut t = room_text(meta, "notify", owned_text(m.content), m.notify_type);
+    let mut t = room_text(meta, "notify", text(&m.content), m.notify_type);
     t.user = user_ref(m.user.as_ref(), None);
     if t.user.id == 0 {
         t.user.id = m.from_user_id;

@@ -4,7 +4,9 @@
 //!
 //! Pure, like its parent `convert`. Must not touch: I/O, serde, metrics.
 
-use super::{owned_text, render, user_ref, Fields, HasCommon};
+use bytes::Bytes;
+
+use super::{render, text, user_ref, Fields, HasCommon};
 use crate::event::{UserRef, Value};
 use crate::tiktok::proto as pb;
 
@@ -38,8 +40,8 @@ impl Builder {
         }
         self
     }
-    fn bytes(self, key: &'static str, v: Vec<u8>) -> Self {
-        self.text(key, owned_text(v))
+    fn bytes(self, key: &'static str, v: Bytes) -> Self {
+        self.text(key, text(&v))
     }
     fn display(self, key: &'static str, v: Option<&pb::Text>) -> Self {
         self.text(key, v.map(render).unwrap_or_default())
@@ -64,11 +66,7 @@ pub(super) fn common_only<M: HasCommon>(_: M) -> Fields {
 }
 
 pub(super) fn barrage(m: pb::WebcastBarrageMessage) -> Fields {
-    let key = |t: &Option<pb::Text>| {
-        t.as_ref()
-            .map(|t| owned_text(t.key.clone()))
-            .unwrap_or_default()
-    };
+    let key = |t: &Option<pb::Text>| t.as_ref().map(|t| text(&t.key)).unwrap_or_default();
     Builder::default()
         .int("msg_type", m.msg_type)
         .text("content_key", key(&m.content))

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+
 use super::common::CommonMessageData;
 
 /// A battle's lifecycle: started, finished, results, teams.
@@ -74,10 +76,10 @@ pub struct BattleUserInfo {
 pub struct BattleBaseUserInfo {
     #[prost(uint64, tag = "1")]
     pub user_id: u64,
-    #[prost(bytes = "vec", tag = "2")]
-    pub nick_name: Vec<u8>,
-    #[prost(bytes = "vec", tag = "4")]
-    pub display_id: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub nick_name: Bytes,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub display_id: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -135,8 +137,8 @@ pub struct BattleUserArmy {
     pub user_id: u64,
     #[prost(int64, tag = "2")]
     pub score: i64,
-    #[prost(bytes = "vec", tag = "3")]
-    pub nickname: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub nickname: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -271,8 +273,8 @@ pub struct WebcastLinkLayerMessage {
     pub channel_id: u64,
     #[prost(int32, tag = "4")]
     pub scene: i32,
-    #[prost(bytes = "vec", tag = "5")]
-    pub source: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "5")]
+    pub source: Bytes,
     #[prost(uint64, tag = "7")]
     pub rtc_room_id: u64,
 }

@@ -3,6 +3,8 @@
 //!
 //! Owns: their wire layouts. Must not touch: conversion (see `tiktok::convert`).
 
+use bytes::Bytes;
+
 use super::common::{CommonMessageData, Text};
 use super::room::WebcastRoomNotifyMessage;
 
@@ -35,10 +37,10 @@ pub struct WebcastGiftPanelUpdateMessage {
 pub struct WebcastGiftPromptMessage {
     #[prost(message, optional, tag = "1")]
     pub common: Option<CommonMessageData>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub title: Vec<u8>,
-    #[prost(bytes = "vec", tag = "3")]
-    pub body: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub title: Bytes,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub body: Bytes,
 }
 
 /// TikTok Shop: a product shown, pinned or changed in the live.
@@ -58,10 +60,10 @@ pub struct WebcastOecLiveShoppingMessage {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PopProduct {
-    #[prost(bytes = "vec", tag = "1")]
-    pub title: Vec<u8>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub price: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub title: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub price: Bytes,
     #[prost(uint64, tag = "6")]
     pub product_id: u64,
 }
@@ -72,12 +74,12 @@ pub struct WebcastPartnershipDropsUpdateMessage {
     pub common: Option<CommonMessageData>,
     #[prost(int32, tag = "2")]
     pub change_mode: i32,
-    #[prost(bytes = "vec", tag = "3")]
-    pub drops_id: Vec<u8>,
-    #[prost(bytes = "vec", tag = "4")]
-    pub task_id: Vec<u8>,
-    #[prost(bytes = "vec", tag = "5")]
-    pub event_id: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub drops_id: Bytes,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub task_id: Bytes,
+    #[prost(bytes = "bytes", tag = "5")]
+    pub event_id: Bytes,
     #[prost(uint64, tag = "6")]
     pub anchor_uid: u64,
 }

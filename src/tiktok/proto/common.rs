@@ -3,6 +3,8 @@
 //!
 //! Owns: shared wire layouts. Must not touch: conversion (see `tiktok::convert`).
 
+use bytes::Bytes;
+
 /// Field 1 of (almost) every event message.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CommonMessageData {
@@ -19,10 +21,10 @@ pub struct CommonMessageData {
 /// A display template with its pieces (`key` is the template id, e.g. a follow or share key).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Text {
-    #[prost(bytes = "vec", tag = "1")]
-    pub key: Vec<u8>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub default_pattern: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub default_pattern: Bytes,
     #[prost(message, repeated, tag = "4")]
     pub pieces: Vec<TextPiece>,
 }
@@ -31,8 +33,8 @@ pub struct Text {
 pub struct TextPiece {
     #[prost(int32, tag = "1")]
     pub r#type: i32,
-    #[prost(bytes = "vec", tag = "11")]
-    pub string_value: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "11")]
+    pub string_value: Bytes,
     #[prost(message, optional, tag = "21")]
     pub user_value: Option<TextPieceUser>,
 }
@@ -45,8 +47,8 @@ pub struct TextPieceUser {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ImageModel {
-    #[prost(bytes = "vec", repeated, tag = "1")]
-    pub url_list: Vec<Vec<u8>>,
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub url_list: Vec<Bytes>,
 }
 
 /// A TikTok user (§5.2). Only the fields the `users` dimension and the event rows need.
@@ -54,8 +56,8 @@ pub struct ImageModel {
 pub struct User {
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    #[prost(bytes = "vec", tag = "3")]
-    pub nickname: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub nickname: Bytes,
     #[prost(message, optional, tag = "9")]
     pub avatar_thumb: Option<ImageModel>,
     #[prost(bool, tag = "12")]
@@ -68,10 +70,10 @@ pub struct User {
     pub fans_club: Option<FansClubMember>,
     #[prost(message, optional, tag = "32")]
     pub user_attr: Option<UserAttr>,
-    #[prost(bytes = "vec", tag = "38")]
-    pub display_id: Vec<u8>,
-    #[prost(bytes = "vec", tag = "46")]
-    pub sec_uid: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "38")]
+    pub display_id: Bytes,
+    #[prost(bytes = "bytes", tag = "46")]
+    pub sec_uid: Bytes,
     #[prost(message, repeated, tag = "64")]
     pub badge_list: Vec<BadgeStruct>,
     #[prost(bool, tag = "1029")]
@@ -135,8 +137,8 @@ pub struct BadgeStruct {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PrivilegeLogExtra {
-    #[prost(bytes = "vec", tag = "5")]
-    pub level: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "5")]
+    pub level: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -147,18 +149,18 @@ pub struct BadgeImage {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct BadgeText {
-    #[prost(bytes = "vec", tag = "2")]
-    pub key: Vec<u8>,
-    #[prost(bytes = "vec", tag = "3")]
-    pub default_pattern: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub key: Bytes,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub default_pattern: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct BadgeCombine {
     #[prost(message, optional, tag = "2")]
     pub icon: Option<ImageModel>,
-    #[prost(bytes = "vec", tag = "4")]
-    pub str: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub str: Bytes,
 }
 
 /// The sender's relation to the host, carried by chat (18), gift (32) and emote chat (5).
@@ -181,8 +183,8 @@ pub struct UserIdentity {
 /// A sticker or emote (§5.4 `EmoteModel`).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct EmoteModel {
-    #[prost(bytes = "vec", tag = "1")]
-    pub emote_id: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub emote_id: Bytes,
 }
 
 /// The identity fields of the common header alone: what a message of an unknown method (or one
@@ -196,8 +198,8 @@ pub struct HeaderOnly {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Header {
     /// Read only when hunting for a header outside field 1 (it names the method).
-    #[prost(bytes = "vec", tag = "1")]
-    pub method: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub method: Bytes,
     #[prost(uint64, tag = "2")]
     pub msg_id: u64,
     #[prost(uint64, tag = "3")]

@@ -3,6 +3,8 @@
 //!
 //! Owns: their wire layouts. Must not touch: conversion (see `tiktok::convert`).
 
+use bytes::Bytes;
+
 use super::common::{CommonMessageData, Text, User};
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -17,8 +19,8 @@ pub struct WebcastQuestionNewMessage {
 pub struct Question {
     #[prost(uint64, tag = "1")]
     pub question_id: u64,
-    #[prost(bytes = "vec", tag = "2")]
-    pub content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub content: Bytes,
     #[prost(int32, tag = "3")]
     pub answer_status: i32,
     #[prost(int64, tag = "4")]
@@ -52,8 +54,8 @@ pub struct WebcastSubNotifyMessage {
     pub is_custom: bool,
     #[prost(int32, tag = "11")]
     pub gift_source: i32,
-    #[prost(bytes = "vec", tag = "14")]
-    pub package_id: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "14")]
+    pub package_id: Bytes,
 }
 
 /// A treasure box (red envelope) dropped into the room.
@@ -70,13 +72,13 @@ pub struct WebcastEnvelopeMessage {
 /// `MessageRedEnvelopInfo`: its ids travel as strings.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct EnvelopeInfo {
-    #[prost(bytes = "vec", tag = "1")]
-    pub envelope_id: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub envelope_id: Bytes,
     /// 19 = super fan box.
     #[prost(int32, tag = "2")]
     pub business_type: i32,
-    #[prost(bytes = "vec", tag = "4")]
-    pub send_user_name: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub send_user_name: Bytes,
     #[prost(int32, tag = "5")]
     pub diamond_count: i32,
     #[prost(int32, tag = "6")]
@@ -84,8 +86,8 @@ pub struct EnvelopeInfo {
     /// Unix seconds at which it can be opened.
     #[prost(int32, tag = "7")]
     pub unpack_at: i32,
-    #[prost(bytes = "vec", tag = "8")]
-    pub send_user_id: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "8")]
+    pub send_user_id: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -117,8 +119,8 @@ pub struct PollStartContent {
     pub end_time: i64,
     #[prost(message, repeated, tag = "3")]
     pub option_list: Vec<PollOptionInfo>,
-    #[prost(bytes = "vec", tag = "4")]
-    pub title: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub title: Bytes,
     #[prost(message, optional, tag = "5")]
     pub operator: Option<User>,
 }
@@ -143,8 +145,8 @@ pub struct PollUpdateVotesContent {
 pub struct PollOptionInfo {
     #[prost(int64, tag = "1")]
     pub votes: i64,
-    #[prost(bytes = "vec", tag = "2")]
-    pub display_content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub display_content: Bytes,
     #[prost(int32, tag = "3")]
     pub option_idx: i32,
 }
@@ -153,8 +155,8 @@ pub struct PollOptionInfo {
 pub struct PollBasicInfo {
     #[prost(uint64, tag = "2")]
     pub gift_id: u64,
-    #[prost(bytes = "vec", tag = "3")]
-    pub title: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub title: Bytes,
     #[prost(int64, tag = "5")]
     pub user_cnt: i64,
 }
@@ -168,8 +170,8 @@ pub struct WebcastGoalUpdateMessage {
     pub goal: Option<LiveStreamGoal>,
     #[prost(uint64, tag = "4")]
     pub contributor_id: u64,
-    #[prost(bytes = "vec", tag = "6")]
-    pub contributor_display_id: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "6")]
+    pub contributor_display_id: Bytes,
     #[prost(int64, tag = "9")]
     pub contribute_count: i64,
     #[prost(int64, tag = "10")]
@@ -188,8 +190,8 @@ pub struct LiveStreamGoal {
     pub status: i32,
     #[prost(message, repeated, tag = "4")]
     pub sub_goals: Vec<LiveStreamSubGoal>,
-    #[prost(bytes = "vec", tag = "5")]
-    pub description: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "5")]
+    pub description: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

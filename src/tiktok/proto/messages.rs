@@ -3,6 +3,8 @@
 //!
 //! Owns: their wire layouts. Must not touch: conversion (see `tiktok::convert`).
 
+use bytes::Bytes;
+
 use super::common::{CommonMessageData, EmoteModel, User, UserIdentity};
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -11,14 +13,14 @@ pub struct WebcastChatMessage {
     pub common: Option<CommonMessageData>,
     #[prost(message, optional, tag = "2")]
     pub user: Option<User>,
-    #[prost(bytes = "vec", tag = "3")]
-    pub content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub content: Bytes,
     #[prost(message, optional, tag = "12")]
     pub at_user: Option<User>,
     #[prost(message, repeated, tag = "13")]
     pub emotes: Vec<EmoteWithIndex>,
-    #[prost(bytes = "vec", tag = "14")]
-    pub content_language: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "14")]
+    pub content_language: Bytes,
     #[prost(message, optional, tag = "18")]
     pub user_identity: Option<UserIdentity>,
     #[prost(uint64, repeated, tag = "27")]
@@ -81,8 +83,8 @@ pub struct Gift {
     pub r#type: i32,
     #[prost(int32, tag = "12")]
     pub diamond_count: i32,
-    #[prost(bytes = "vec", tag = "16")]
-    pub name: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "16")]
+    pub name: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -119,8 +121,8 @@ pub struct WebcastSocialMessage {
     pub share_type: i64,
     #[prost(int64, tag = "4")]
     pub action: i64,
-    #[prost(bytes = "vec", tag = "5")]
-    pub share_target: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "5")]
+    pub share_target: Bytes,
     #[prost(int64, tag = "6")]
     pub follow_count: i64,
     #[prost(int32, tag = "8")]
@@ -159,6 +161,6 @@ pub struct WebcastControlMessage {
     /// 1 paused, 2 unpaused, 3 ended by host, 4 suspended by TikTok.
     #[prost(int32, tag = "2")]
     pub action: i32,
-    #[prost(bytes = "vec", tag = "3")]
-    pub tips: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub tips: Bytes,
 }

@@ -3,6 +3,8 @@
 //!
 //! Owns: their wire layouts. Must not touch: conversion (see `tiktok::convert`).
 
+use bytes::Bytes;
+
 use super::common::{CommonMessageData, Text, User};
 use super::messages::{
     WebcastChatMessage, WebcastGiftMessage, WebcastLikeMessage, WebcastMemberMessage,
@@ -14,20 +16,20 @@ use super::messages::{
 pub struct WebcastRoomMessage {
     #[prost(message, optional, tag = "1")]
     pub common: Option<CommonMessageData>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub content: Bytes,
     #[prost(int32, tag = "4")]
     pub source: i32,
-    #[prost(bytes = "vec", tag = "6")]
-    pub scene: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "6")]
+    pub scene: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WebcastSystemMessage {
     #[prost(message, optional, tag = "1")]
     pub common: Option<CommonMessageData>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub message: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub message: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -38,12 +40,12 @@ pub struct WebcastLiveIntroMessage {
     pub id: u64,
     #[prost(int32, tag = "3")]
     pub audit_status: i32,
-    #[prost(bytes = "vec", tag = "4")]
-    pub content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub content: Bytes,
     #[prost(message, optional, tag = "5")]
     pub user: Option<User>,
-    #[prost(bytes = "vec", tag = "8")]
-    pub content_language: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "8")]
+    pub content_language: Bytes,
 }
 
 /// Live captions (speech to text) of the host.
@@ -65,10 +67,10 @@ pub struct WebcastCaptionMessage {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CaptionContent {
-    #[prost(bytes = "vec", tag = "1")]
-    pub lang: Vec<u8>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub lang: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub content: Bytes,
 }
 
 /// Messages (and users) a moderator removed from the chat.
@@ -97,8 +99,8 @@ pub struct WebcastRoomPinMessage {
     pub member_message: Option<WebcastMemberMessage>,
     #[prost(message, optional, tag = "6")]
     pub like_message: Option<WebcastLikeMessage>,
-    #[prost(bytes = "vec", tag = "30")]
-    pub method: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "30")]
+    pub method: Bytes,
     #[prost(int64, tag = "31")]
     pub pin_time: i64,
     #[prost(message, optional, tag = "32")]
@@ -122,12 +124,12 @@ pub struct WebcastInRoomBannerMessage {
 pub struct WebcastNoticeMessage {
     #[prost(message, optional, tag = "1")]
     pub common: Option<CommonMessageData>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub content: Bytes,
     #[prost(int32, tag = "3")]
     pub notice_type: i32,
-    #[prost(bytes = "vec", tag = "12")]
-    pub scene: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "12")]
+    pub scene: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -136,8 +138,8 @@ pub struct WebcastToastMessage {
     pub common: Option<CommonMessageData>,
     #[prost(int64, tag = "2")]
     pub display_duration_millisecond: i64,
-    #[prost(bytes = "vec", tag = "4")]
-    pub scene: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub scene: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -148,18 +150,18 @@ pub struct WebcastGuideMessage {
     pub guide_type: i64,
     #[prost(uint64, tag = "3")]
     pub gift_id: u64,
-    #[prost(bytes = "vec", tag = "4")]
-    pub description: Vec<u8>,
-    #[prost(bytes = "vec", tag = "7")]
-    pub scene: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub description: Bytes,
+    #[prost(bytes = "bytes", tag = "7")]
+    pub scene: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WebcastBottomMessage {
     #[prost(message, optional, tag = "1")]
     pub common: Option<CommonMessageData>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub content: Bytes,
     #[prost(int64, tag = "5")]
     pub duration: i64,
     #[prost(int32, tag = "6")]
@@ -174,16 +176,16 @@ pub struct WebcastCapsuleMessage {
     pub desc: Option<Text>,
     #[prost(int32, tag = "6")]
     pub r#type: i32,
-    #[prost(bytes = "vec", tag = "7")]
-    pub scene: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "7")]
+    pub scene: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WebcastMarqueeAnnouncementMessage {
     #[prost(message, optional, tag = "1")]
     pub common: Option<CommonMessageData>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub message_scene: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub message_scene: Bytes,
 }
 
 /// A moderation warning shown to the host or the audience.
@@ -211,8 +213,8 @@ pub struct WebcastRoomVerifyMessage {
     pub common: Option<CommonMessageData>,
     #[prost(int32, tag = "2")]
     pub action: i32,
-    #[prost(bytes = "vec", tag = "3")]
-    pub content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub content: Bytes,
     #[prost(int64, tag = "4")]
     pub notice_type: i64,
     #[prost(bool, tag = "5")]
@@ -226,8 +228,8 @@ pub struct WebcastRoomNotifyMessage {
     pub common: Option<CommonMessageData>,
     #[prost(int64, tag = "3")]
     pub notify_type: i64,
-    #[prost(bytes = "vec", tag = "4")]
-    pub content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub content: Bytes,
     #[prost(message, optional, tag = "5")]
     pub user: Option<User>,
     #[prost(uint64, tag = "10")]
@@ -244,8 +246,8 @@ pub struct WebcastMsgDetectMessage {
     pub d_type: i32,
     #[prost(int32, tag = "5")]
     pub trigger_by: i32,
-    #[prost(bytes = "vec", tag = "6")]
-    pub from_region: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "6")]
+    pub from_region: Bytes,
 }
 
 /// A viewer who is not logged in entered.
@@ -255,8 +257,8 @@ pub struct WebcastUnauthorizedMemberMessage {
     pub common: Option<CommonMessageData>,
     #[prost(int32, tag = "2")]
     pub action: i32,
-    #[prost(bytes = "vec", tag = "4")]
-    pub nick_name: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub nick_name: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -275,8 +277,8 @@ pub struct WebcastAccessRecallMessage {
     pub duration: i64,
     #[prost(int64, tag = "4")]
     pub end_time: i64,
-    #[prost(bytes = "vec", tag = "5")]
-    pub scene: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "5")]
+    pub scene: Bytes,
 }
 
 /// A highlighted banner message (super fan joins, level-ups, …).
@@ -290,8 +292,8 @@ pub struct WebcastBarrageMessage {
     pub content: Option<Text>,
     #[prost(int64, tag = "6")]
     pub duration: i64,
-    #[prost(bytes = "vec", tag = "11")]
-    pub scene: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "11")]
+    pub scene: Bytes,
     #[prost(message, optional, tag = "24")]
     pub common_barrage_content: Option<Text>,
     #[prost(message, optional, tag = "50")]
