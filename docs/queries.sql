@@ -3,6 +3,16 @@
 -- is one stream. Rollups (room_minute_stats, stream_gifters_stats) count each message once
 -- even if it was stored twice; queries on event tables use FINAL for the same reason.
 -- tests/clickhouse_messages.rs runs every query here against the fixture captures.
+--
+-- Duplicates, and what holds without FINAL:
+-- - a retried insert (same batch, same insert_deduplication_token) is stored once, also after a
+--   ClickHouse restart (within the last 10 000 inserts per table): no FINAL needed;
+-- - a message replayed by TikTok is dropped by the reader (last 100 000 msg ids per reader);
+-- - a message stored twice in different batches (history replayed after a process restart,
+--   an overlapping first batch in a new process) stays twice in its event table until a
+--   background merge collapses it (ReplacingMergeTree on room_id, event_time, msg_id): use
+--   FINAL (or count(DISTINCT msg_id)) on event tables for exact counts; the rollups
+--   (room_minute_stats, stream_gifters_stats) are exact without FINAL.
 
 -- 1. Top 10 gifters of a stream: diamonds from final gifts only (a streak counts once).
 SELECT user_id, unique_id, nickname, gifts, diamonds

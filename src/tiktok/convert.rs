@@ -783,6 +783,134 @@ mod tests {
         }
     }
 
+    /// PROTOCOL.md §5.1: the 62 methods the reference clients decode.
+    const REFERENCE_METHODS: [&str; 62] = [
+        "WebcastAccessControlMessage",
+        "WebcastAccessRecallMessage",
+        "WebcastBarrageMessage",
+        "WebcastBoostCardMessage",
+        "WebcastBottomMessage",
+        "WebcastCapsuleMessage",
+        "WebcastCaptionMessage",
+        "WebcastChatMessage",
+        "WebcastControlMessage",
+        "WebcastEmoteChatMessage",
+        "WebcastEnvelopeMessage",
+        "WebcastGameRankNotifyMessage",
+        "WebcastGiftBroadcastMessage",
+        "WebcastGiftDynamicRestrictionMessage",
+        "WebcastGiftMessage",
+        "WebcastGiftPanelUpdateMessage",
+        "WebcastGiftPromptMessage",
+        "WebcastGoalUpdateMessage",
+        "WebcastGuideMessage",
+        "WebcastHourlyRankRewardMessage",
+        "WebcastImDeleteMessage",
+        "WebcastInRoomBannerMessage",
+        "WebcastMemberMessage",
+        "WebcastLikeMessage",
+        "WebcastLinkMessage",
+        "WebcastLinkLayerMessage",
+        "WebcastLinkMicArmies",
+        "WebcastLinkMicBattle",
+        "WebcastLinkMicBattleItemCard",
+        "WebcastLinkMicBattlePunishFinish",
+        "WebcastLinkMicFanTicketMethod",
+        "WebcastLinkMicLayoutStateMessage",
+        "WebcastLinkMicMethod",
+        "WebcastLinkStateMessage",
+        "WebcastLinkmicBattleTaskMessage",
+        "WebcastLiveGameIntroMessage",
+        "WebcastLiveIntroMessage",
+        "WebcastMarqueeAnnouncementMessage",
+        "WebcastMsgDetectMessage",
+        "WebcastNoticeMessage",
+        "WebcastOecLiveShoppingMessage",
+        "WebcastPartnershipDropsUpdateMessage",
+        "WebcastPartnershipGameOfflineMessage",
+        "WebcastPartnershipPunishMessage",
+        "WebcastPerceptionMessage",
+        "WebcastPollMessage",
+        "WebcastQuestionNewMessage",
+        "WebcastRankTextMessage",
+        "WebcastRankUpdateMessage",
+        "WebcastRoomMessage",
+        "WebcastRoomNotifyMessage",
+        "WebcastRoomPinMessage",
+        "WebcastRoomUserSeqMessage",
+        "WebcastRoomVerifyMessage",
+        "WebcastSocialMessage",
+        "WebcastSpeakerMessage",
+        "WebcastSubNotifyMessage",
+        "WebcastSubPinEventMessage",
+        "WebcastSystemMessage",
+        "WebcastToastMessage",
+        "WebcastUnauthorizedMemberMessage",
+        "WebcastViewerPicksUpdateMessage",
+    ];
+
+    #[test]
+    fn every_reference_method_has_a_conversion() {
+        let header = HeaderOnly {
+            common: Some(Header {
+                msg_id: 11,
+                room_id: 7,
+                create_time: 1_717_000_000_123,
+                ..Default::default()
+            }),
+        }
+        .encode_to_vec();
+        for method in REFERENCE_METHODS {
+            let event = convert(&envelope(method, 11, header.clone()), 0);
+            assert!(
+                !matches!(event, Event::Raw(_)),
+                "{method} has no conversion"
+            );
+            assert_eq!(event.meta().room_id, 7, "{method}");
+        }
+    }
+
+    #[test]
+    fn subscriptions_and_questions_keep_their_fields() {
+        let sub = pb::WebcastSubNotifyMessage {
+            common: common(12),
+            user: user(5),
+            sub_month: 3,
+            is_send: true,
+            package_id: Bytes::from_static(b"pkg"),
+            ..Default::default()
+        };
+        match convert(
+            &envelope("WebcastSubNotifyMessage", 12, sub.encode_to_vec()),
+            0,
+        ) {
+            Event::Subscription(s) => assert_eq!(
+                (s.user.id, s.sub_month, s.is_send, s.package_id.as_str()),
+                (5, 3, true, "pkg")
+            ),
+            other => panic!("{other:?}"),
+        }
+        let q = pb::WebcastQuestionNewMessage {
+            common: common(13),
+            data: Some(pb::Question {
+                question_id: 99,
+                content: Bytes::from("why?"),
+                user: user(6),
+                ..Default::default()
+            }),
+        };
+        match convert(
+            &envelope("WebcastQuestionNewMessage", 13, q.encode_to_vec()),
+            0,
+        ) {
+            Event::Question(q) => assert_eq!(
+                (q.user.id, q.question_id, q.content.as_str()),
+                (6, 99, "why?")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn time_is_normalised() {
         assert_eq!(normalise_time_ms(1_717_000_000_123, 0), 1_717_000_000_123);
