@@ -22,4 +22,5 @@ pub mod pipe;
 pub mod replay;
 pub mod shutdown;
 pub mod status;
+pub mod status_page;
 pub mod tiktok;
