@@ -289,7 +289,12 @@ fn known_metrics() -> (BTreeSet<String>, BTreeSet<String>) {
     let source = include_str!("../src/metrics.rs");
     let ours: BTreeSet<String> = source
         .split('"')
-        .filter(|s| s.starts_with("chakal_") && s.len() > "chakal_".len())
+        .filter(|s| {
+            s.starts_with("chakal_")
+                && s.len() > "chakal_".len()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
         .map(String::from)
         .collect();
     let readme = include_str!("../deploy/grafana/README.md");
@@ -309,7 +314,9 @@ fn metric_names(text: &str) -> BTreeSet<String> {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
         rest = &rest[at + name.len()..];
-        names.insert(name);
+        if name.len() > "chakal_".len() {
+            names.insert(name);
+        }
     }
     names
 }
@@ -406,4 +413,42 @@ fn prometheus_queries_and_alerts_use_known_metrics_and_parse() {
         &prometheus_dir,
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The README's runbook names every metric of src/metrics.rs (in its metrics reference) and
+/// every alert of alerts.yml (in its alerts table).
+#[test]
+fn readme_documents_every_metric_and_alert() {
+    let readme = include_str!("../README.md");
+    let section = |heading: &str| {
+        readme
+            .split(heading)
+            .nth(1)
+            .and_then(|rest| rest.split("\n### ").next())
+            .unwrap_or_else(|| panic!("README has no {heading} section"))
+    };
+    let (ours, _) = known_metrics();
+    let documented = metric_names(section("### Metrics reference"));
+    let missing: Vec<_> = ours.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "README metrics reference lacks {missing:?}"
+    );
+    let stale: Vec<_> = documented.difference(&ours).collect();
+    assert!(
+        stale.is_empty(),
+        "README metrics reference names unknown {stale:?}"
+    );
+
+    let alerts = include_str!("../deploy/prometheus/alerts.yml");
+    let table = section("### Dashboards and alerts");
+    for name in alerts
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        assert!(
+            table.contains(&format!("| {name} |")),
+            "README alerts table lacks {name}"
+        );
+    }
 }
