@@ -26,6 +26,8 @@ help:
 	@echo "make clickhouse-stop  stop it"
 	@echo "make query SQL='…'    run a query against the local ClickHouse"
 	@echo "make schema           apply the migrations in sql/ to CLICKHOUSE_CONN"
+	@echo "make install          build and install the binary, systemd units and env template (PREFIX, DESTDIR)"
+	@echo "make test-deploy      lint the Dockerfile and check docker-compose.yml (no Docker engine needed)"
 
 build:
 	cargo build --release --locked
