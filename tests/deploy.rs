@@ -152,8 +152,8 @@ fn make_install_stages_units_that_systemd_verifies() {
 /// The value of `key=` in a unit (last assignment wins, as in systemd).
 fn setting<'a>(unit: &'a str, key: &str) -> Option<&'a str> {
     unit.lines()
-        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
 }
 
 #[test]
