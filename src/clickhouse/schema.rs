@@ -32,6 +32,8 @@ pub const MIGRATIONS: &[Migration] = migrations![
     6 => "006_viewer_counts.sql",
     7 => "007_control.sql",
     8 => "008_raw_messages.sql",
+    20 => "020_sessions.sql",
+    21 => "021_rooms.sql",
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations
@@ -109,10 +111,19 @@ mod tests {
         let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
         assert_eq!(files, listed);
         for pair in MIGRATIONS.windows(2) {
-            assert!(pair[0].version < pair[1].version, "versions must increase: {} then {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].version < pair[1].version,
+                "versions must increase: {} then {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         for m in MIGRATIONS {
-            assert!(m.name.starts_with(&format!("{:03}_", m.version)), "{} must start with its version", m.name);
+            assert!(
+                m.name.starts_with(&format!("{:03}_", m.version)),
+                "{} must start with its version",
+                m.name
+            );
         }
     }
 
