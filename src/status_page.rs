@@ -141,6 +141,7 @@ pub fn status_json(
             "frames_invalid": total(metrics_text, "chakal_frames_invalid_total").unwrap_or(0.0),
             "decode_errors": total(metrics_text, "chakal_decode_errors_total").unwrap_or(0.0),
             "events_dropped": total(metrics_text, "chakal_events_dropped_total").unwrap_or(0.0),
+            "reconnects": total(metrics_text, "chakal_reconnects_total").unwrap_or(0.0),
         },
         "errors": errors,
     });
