@@ -84,6 +84,7 @@ query:
 
 test: venv
 	cd tools/clickhouse-dev && ../../$(PYTHON) -m unittest -q test_chfront
+	$(MAKE) --no-print-directory test-deploy
 	cargo build --tests --locked
 	cargo test --locked
 
