@@ -23,4 +23,5 @@ pub mod redecode;
 pub mod replay;
 pub mod shutdown;
 pub mod status;
+pub mod status_page;
 pub mod tiktok;

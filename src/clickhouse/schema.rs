@@ -42,6 +42,8 @@ pub const MIGRATIONS: &[Migration] = migrations![
     16 => "016_raw_payload.sql",
     17 => "017_room_minute.sql",
     18 => "018_stream_gifters.sql",
+    20 => "020_sessions.sql",
+    21 => "021_rooms.sql",
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations
