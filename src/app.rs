@@ -81,7 +81,7 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
 
     let ctx = ReaderContext {
         sender: EventSender::new(tx, metrics.clone()),
-        metrics,
+        metrics: metrics.clone(),
         status,
         shutdown: shutdown.clone(),
     };
@@ -130,7 +130,10 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
     match first_error {
         Some(e) => Err(e),
         None => {
-            log::info!("shutdown complete");
+            log::info!(
+                "shutdown complete events_accepted={}",
+                metrics.events_total()
+            );
             Ok(())
         }
     }

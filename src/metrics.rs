@@ -204,6 +204,17 @@ impl Metrics {
         }
     }
 
+    /// Events handed to the writer so far, all kinds together.
+    pub fn events_total(&self) -> u64 {
+        use prometheus::core::Collector;
+        self.events_sent
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
