@@ -1,6 +1,7 @@
 //! `fake-tiktok`: a fake TikTok on loopback (lookups, sign server, push socket; see
-//! `chakal_ingest::fake_tiktok`) streaming a capture file. It prints one ready line with its
-//! base URLs and serves until SIGTERM/SIGINT.
+//! `chakal_ingest::fake_tiktok`) streaming a capture file. The capture is cut into one live
+//! room per stream (a new room after every frame that ends the stream), users `USER`, `USER2`…
+//! It prints one ready line with its base URLs and users, and serves until SIGTERM/SIGINT.
 //!
 //! With `--exec PROGRAM [ARGS…]` it is the replay demo: it runs PROGRAM (the ingester) pointed at
 //! itself, waits until every frame was delivered and acknowledged, stops PROGRAM with SIGTERM,
@@ -20,23 +21,24 @@ use chakal_ingest::config::{normalise_host, Config};
 use chakal_ingest::fake_tiktok::report::{self, AckCheck};
 use chakal_ingest::fake_tiktok::scenario::SCENARIO_HELP;
 use chakal_ingest::fake_tiktok::{
-    load_capture, FakeConfig, FakeTikTok, Recording, Scenario, SentKind,
+    load_capture, FakeConfig, FakeRoom, FakeTikTok, Recording, Scenario, SentKind,
 };
 use chakal_ingest::shutdown::Shutdown;
 
 const USAGE: &str = "usage: fake-tiktok --frames FILE [options] [--exec PROGRAM [ARGS...]]
   --frames FILE        capture to stream ([u32 BE length][PushFrame] records)
-  --port N             HTTP port for lookups and the sign server (default 0: any free port)
-  --ws-port N          websocket port (default 0)
-  --user HANDLE        the live user (default fakehost)
-  --room-id N          its room id (default 7140000000000000001)
+  --port N             the port for the lookups, the sign server and the websocket (default 0:
+                       any free port)
+  --user HANDLE        the first live user (default fakehost); the capture's later streams
+                       (after a frame ending the stream) go to HANDLE2, HANDLE3, …
+  --room-id N          the first room id (default 7140000000000000001); the next are N+1, …
   --rate F             frames per second per socket (default: as fast as the socket takes them)
   --first-batch N      capture frames put in the sign server's first batch (default 1)
   --scenario SPEC      comma-separated: drop=N, replay=K, end=N|eof, malformed=N, stall=N,
                        sign429=COUNT[:RETRY_AFTER_S], blocked=COUNT, offline=COUNT, age, ping=SECONDS
   --verbose            debug logging
 replay demo (with --exec):
-  --exec PROGRAM ARGS  run PROGRAM with TIKTOK_HOST, TIKTOK_WEB_URL, TIKTOK_WEBCAST_URL,
+  --exec PROGRAM ARGS  run PROGRAM with TIKTOK_HOST (every user), TIKTOK_WEB_URL, TIKTOK_WEBCAST_URL,
                        SIGN_API_URL (and CLICKHOUSE_CONN, HTTP_ADDR=127.0.0.1:0, LOG_LEVEL=Information)
                        set; stop it once every frame is acknowledged; must be the last option
   --clickhouse URL     ClickHouse HTTP base (http://[user:pass@]host:port): PROGRAM writes to a fresh
@@ -51,7 +53,6 @@ const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(20);
 struct Args {
     frames: PathBuf,
     port: u16,
-    ws_port: u16,
     user: String,
     room_id: u64,
     rate: Option<f64>,
@@ -78,7 +79,6 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
     let mut args = Args {
         frames: PathBuf::new(),
         port: 0,
-        ws_port: 0,
         user: "fakehost".into(),
         room_id: chakal_ingest::fake_tiktok::DEFAULT_ROOM_ID,
         rate: None,
@@ -101,7 +101,6 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
         match flag.as_str() {
             "--frames" => args.frames = PathBuf::from(&value),
             "--port" => args.port = value.parse().map_err(|_| number("a port"))?,
-            "--ws-port" => args.ws_port = value.parse().map_err(|_| number("a port"))?,
             "--user" => args.user = normalise_host(&value)?,
             "--room-id" => args.room_id = value.parse().map_err(|_| number("a room id"))?,
             "--rate" => {
@@ -156,13 +155,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut config = FakeConfig::new(frames);
-    config.user = args.user.clone();
-    config.room_id = args.room_id;
+    let mut config = FakeConfig::with_rooms(FakeRoom::split_at_stream_ends(
+        frames,
+        &args.user,
+        args.room_id,
+    ));
     config.rate = args.rate;
     config.first_batch_frames = args.first_batch;
-    config.http_port = args.port;
-    config.ws_port = args.ws_port;
+    config.port = args.port;
     config.scenario = args.scenario.clone();
     let shutdown = Shutdown::new();
     if let Err(e) = shutdown.register_signals() {
@@ -177,12 +177,12 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "fake-tiktok ready web={} webcast={} sign={} push={} user={} room_id={} frames={}",
+        "fake-tiktok ready web={} webcast={} sign={} push={} hosts={} first_room_id={} frames={}",
         fake.web_url(),
         fake.webcast_url(),
         fake.sign_url(),
         fake.push_server(),
-        fake.user(),
+        fake.hosts(),
         fake.room_id(),
         fake.stream_len()
     );
@@ -234,7 +234,7 @@ fn demo(fake: &FakeTikTok, args: &Args, shutdown: &Shutdown) -> Result<bool, Str
     let mut command = Command::new(&args.exec[0]);
     command
         .args(&args.exec[1..])
-        .env("TIKTOK_HOST", fake.user())
+        .env("TIKTOK_HOST", fake.hosts())
         .env("TIKTOK_WEB_URL", fake.web_url())
         .env("TIKTOK_WEBCAST_URL", fake.webcast_url())
         .env("SIGN_API_URL", fake.sign_url())
@@ -279,7 +279,7 @@ fn demo(fake: &FakeTikTok, args: &Args, shutdown: &Shutdown) -> Result<bool, Str
         elapsed.as_secs_f64(),
         fake.delivered() as f64 / elapsed.as_secs_f64().max(0.001)
     );
-    let sent = report::sent_per_method(&fake.stream_messages());
+    let sent = fake.expected_per_method();
     let mut ok = done && exit.as_ref().is_ok_and(|s| s.success()) && AckCheck::of(&rec).ok();
     match &client {
         Some(client) => {

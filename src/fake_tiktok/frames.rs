@@ -60,6 +60,16 @@ impl StreamFrame {
         self.result.as_ref().map_or(&[], |r| r.messages.as_slice())
     }
 
+    /// Whether a client leaves after this frame: it holds a `WebcastControlMessage` with action
+    /// 3 (ended by the host) or 4 (suspended by TikTok).
+    pub fn ends_stream(&self) -> bool {
+        self.envelopes().iter().any(|m| {
+            m.method == "WebcastControlMessage"
+                && WebcastControlMessage::decode(m.payload.as_slice())
+                    .is_ok_and(|c| matches!(c.action, 3 | 4))
+        })
+    }
+
     /// `(method, msg_id)` of the messages inside.
     pub fn messages(&self) -> Vec<(String, u64)> {
         self.envelopes()

@@ -1,59 +1,93 @@
-//! The fake's HTTP endpoints (PROTOCOL.md §2.2–§2.4, §3.2–§3.3), served by tiny_http: the live
-//! page with `SIGI_STATE`, `api-live/user/room`, `room/check_alive`, `room/info`, and the sign
-//! endpoint `webcast/fetch` (also `webcast/rooms/{id}/connect`). Paths are matched by suffix.
+//! The fake's HTTP endpoints (PROTOCOL.md §2.2–§2.4, §3.2–§3.3): the live page with
+//! `SIGI_STATE`, `api-live/user/room`, `room/check_alive`, `room/info`, and the sign endpoint
+//! `webcast/fetch` (also `webcast/rooms/{id}/connect`). Paths are matched by suffix. Every
+//! answer closes its connection.
 //!
-//! Must not touch: the websocket; the scenario beyond reading it.
+//! Must not touch: the websocket, the listener; the scenario beyond reading it.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use tiny_http::{Header, Request, Response};
 
 use super::frames::{sign_result, SignAnswer};
+use super::listen::RequestHead;
+use super::record::param;
 use super::record::{Lookup, SignRequest};
-use super::Shared;
+use super::{Shared, Token};
 use crate::tiktok::proto::BaseProtoMessage;
 
-type Reply = Response<std::io::Cursor<Vec<u8>>>;
+/// One HTTP answer.
+pub(super) struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
 
-/// Serves until the stop flag is set, waking every 50 ms.
-pub(super) fn serve(server: &tiny_http::Server, shared: &Shared) {
-    while !shared.stop.is_triggered() {
-        let request = match server.recv_timeout(Duration::from_millis(50)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(e) => {
-                log::debug!("fake tiktok http receive failed error={e}");
-                continue;
-            }
-        };
-        let reply = route(&request, shared);
-        if let Err(e) = request.respond(reply) {
-            log::debug!("fake tiktok http answer not sent error={e}");
+impl Reply {
+    fn new(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type", content_type.to_string())],
+            body,
         }
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The answer as HTTP/1.1 bytes, with `Content-Length` and `Connection: close`.
+    pub(super) fn to_bytes(&self) -> Vec<u8> {
+        let reason = match self.status {
+            200 => "OK",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            429 => "Too Many Requests",
+            _ => "Unknown",
+        };
+        let mut head = format!("HTTP/1.1 {} {reason}\r\n", self.status);
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.body.len()
+        ));
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
     }
 }
 
-fn route(request: &Request, shared: &Shared) -> Reply {
-    let (path, query) = split_url(request.url());
+/// The answer to one request.
+pub(super) fn route(shared: &Shared, head: &RequestHead) -> Reply {
+    if head.method != "GET" {
+        return text(
+            405,
+            format!("fake tiktok answers GET only, not {}\n", head.method),
+        );
+    }
+    let path = head.path.as_str();
+    let query = head.query.clone();
     let trimmed = path.trim_end_matches('/');
     if let Some(user) = trimmed
         .strip_prefix("/@")
         .and_then(|p| p.strip_suffix("/live"))
     {
-        return live_page(shared, user, &path, query);
+        return live_page(shared, user, path, query);
     }
     if trimmed.ends_with("/api-live/user/room") {
-        return api_live(shared, &path, query);
+        return api_live(shared, path, query);
     }
     if trimmed.ends_with("/room/check_alive") {
-        return check_alive(shared, &path, query);
+        return check_alive(shared, path, query);
     }
     if trimmed.ends_with("/room/info") {
-        return room_info(shared, &path, query);
+        return room_info(shared, path, query);
     }
     if trimmed.ends_with("/webcast/fetch") || is_rest_connect(trimmed) {
-        return sign(shared, request, &path, query);
+        return sign(shared, head.header("x-api-key"), path, query);
     }
     text(404, format!("fake tiktok has no page {path}\n"))
 }
@@ -65,22 +99,23 @@ fn is_rest_connect(path: &str) -> bool {
         .is_some_and(|(_, id)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Counts and records one lookup of `endpoint`; true when it answers "live". A lookup of an
-/// unknown user or room (`ours` false) answers "not live" but still counts.
+/// Counts and records one lookup of `endpoint` about `room` (`None`: not one of the fake's);
+/// true when it answers "live".
 fn record_lookup(
     shared: &Shared,
     endpoint: &'static str,
     path: &str,
     query: Vec<(String, String)>,
-    ours: bool,
+    room: Option<usize>,
 ) -> bool {
     let mut state = shared.lock();
-    let live = state.lookup_live(shared.scenario().offline_lookups) && ours;
+    let live = room.is_some_and(|r| state.rooms[r].lookup_live(shared.scenario.offline_lookups));
     state.rec.lookups.push(Lookup {
         at: Instant::now(),
         endpoint,
         path: path.to_string(),
         query,
+        room_id: room.map(|r| shared.rooms[r].room_id),
         answered_live: live,
     });
     live
@@ -99,60 +134,66 @@ fn start_time_s(shared: &Shared) -> u64 {
     unix_ms().saturating_sub(shared.started.elapsed().as_millis() as u64) / 1000
 }
 
+/// A stable fake numeric user id for a room's host.
+fn host_id(room: usize) -> u64 {
+    6_900_000_000_000_000_001 + room as u64
+}
+
 fn live_page(shared: &Shared, user: &str, path: &str, query: Vec<(String, String)>) -> Reply {
-    let known = user == shared.config.user;
-    let live = record_lookup(shared, "live_page", path, query, known);
-    let state = if known {
-        let status = status_code(live);
-        let room_id = shared.config.room_id.to_string();
-        json!({
-            "AppContext": {"appContext": {"language": "en"}},
-            "LiveRoom": {"liveRoomUserInfo": {
-                "user": {
-                    "id": "6900000000000000001",
-                    "uniqueId": user,
-                    "nickname": "Fake Host",
-                    "roomId": room_id,
-                    "status": status,
-                },
-                "liveRoom": {
-                    "roomId": room_id,
-                    "status": status,
-                    "title": "fake live",
-                    "startTime": start_time_s(shared),
-                    "liveRoomStats": {"userCount": 1234, "enterCount": 5678},
-                },
-            }},
-        })
-    } else {
+    let room = shared.room_of_user(user);
+    let live = record_lookup(shared, "live_page", path, query, room);
+    let state = match room {
+        Some(r) => {
+            let status = status_code(live);
+            let room_id = shared.rooms[r].room_id.to_string();
+            json!({
+                "AppContext": {"appContext": {"language": "en"}},
+                "LiveRoom": {"liveRoomUserInfo": {
+                    "user": {
+                        "id": host_id(r).to_string(),
+                        "uniqueId": user,
+                        "nickname": "Fake Host",
+                        "roomId": room_id,
+                        "status": status,
+                    },
+                    "liveRoom": {
+                        "roomId": room_id,
+                        "status": status,
+                        "title": "fake live",
+                        "startTime": start_time_s(shared),
+                        "liveRoomStats": {"userCount": 1234, "enterCount": 5678},
+                    },
+                }},
+            })
+        }
         // What TikTok serves for a user that does not exist or never went live.
-        json!({"AppContext": {"appContext": {"language": "en"}}})
+        None => json!({"AppContext": {"appContext": {"language": "en"}}}),
     };
     let html = format!(
         "<!DOCTYPE html><html><head><title>@{user} LIVE</title></head><body><div id=\"app\"></div>\
          <script id=\"SIGI_STATE\" type=\"application/json\">{state}</script></body></html>"
     );
-    Response::from_string(html).with_header(header("Content-Type", "text/html; charset=utf-8"))
+    Reply::new(200, "text/html; charset=utf-8", html.into_bytes())
 }
 
 fn api_live(shared: &Shared, path: &str, query: Vec<(String, String)>) -> Reply {
-    let known = super::record::param(&query, "uniqueId") == Some(shared.config.user.as_str());
-    let live = record_lookup(shared, "api_live", path, query, known);
-    if !known {
+    let room = param(&query, "uniqueId").and_then(|u| shared.room_of_user(u));
+    let live = record_lookup(shared, "api_live", path, query, room);
+    let Some(r) = room else {
         return json_reply(
             json!({"statusCode": 19881007, "message": "user_not_found", "data": null}),
         );
-    }
+    };
     let status = status_code(live);
     json_reply(json!({
         "statusCode": 0,
         "message": "",
         "data": {
             "user": {
-                "id": "6900000000000000001",
-                "uniqueId": shared.config.user,
+                "id": host_id(r).to_string(),
+                "uniqueId": shared.rooms[r].user,
                 "nickname": "Fake Host",
-                "roomId": shared.config.room_id.to_string(),
+                "roomId": shared.rooms[r].room_id.to_string(),
                 "status": status,
             },
             "liveRoom": {
@@ -166,23 +207,21 @@ fn api_live(shared: &Shared, path: &str, query: Vec<(String, String)>) -> Reply 
     }))
 }
 
+/// `room/check_alive` for several rooms: each counts as one lookup of its room.
 fn check_alive(shared: &Shared, path: &str, query: Vec<(String, String)>) -> Reply {
-    let ids: Vec<String> = super::record::param(&query, "room_ids")
+    let ids: Vec<String> = param(&query, "room_ids")
         .unwrap_or("")
         .split(',')
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let ours = ids
-        .iter()
-        .any(|id| id.parse::<u64>().ok() == Some(shared.config.room_id));
-    let live = record_lookup(shared, "check_alive", path, query, ours);
     let data: Vec<serde_json::Value> = ids
         .iter()
         .map(|id| {
-            let ours = id.parse::<u64>().ok() == Some(shared.config.room_id);
+            let room = id.parse::<u64>().ok().and_then(|n| shared.room_of_id(n));
+            let alive = record_lookup(shared, "check_alive", path, query.clone(), room);
             json!({
-                "alive": live && ours,
+                "alive": alive,
                 "room_id": id.parse::<u64>().unwrap_or(0),
                 "room_id_str": id,
             })
@@ -192,25 +231,33 @@ fn check_alive(shared: &Shared, path: &str, query: Vec<(String, String)>) -> Rep
 }
 
 fn room_info(shared: &Shared, path: &str, query: Vec<(String, String)>) -> Reply {
-    let ours = super::record::param(&query, "room_id").and_then(|v| v.parse::<u64>().ok())
-        == Some(shared.config.room_id);
-    let live = record_lookup(shared, "room_info", path, query, ours);
-    if shared.scenario().age_restricted {
+    let room = param(&query, "room_id")
+        .and_then(|v| v.parse::<u64>().ok())
+        .and_then(|n| shared.room_of_id(n));
+    let live = record_lookup(shared, "room_info", path, query, room);
+    if shared.scenario.age_restricted {
         return json_reply(json!({
             "data": {"prompts": "This LIVE is age-restricted. Log in to watch."},
             "extra": {"now": unix_ms()},
             "status_code": 4003110,
         }));
     }
+    let Some(r) = room else {
+        return json_reply(json!({
+            "data": {"message": "room not found"},
+            "extra": {"now": unix_ms()},
+            "status_code": 30003,
+        }));
+    };
     json_reply(json!({
         "data": {
-            "id": shared.config.room_id,
-            "id_str": shared.config.room_id.to_string(),
+            "id": shared.rooms[r].room_id,
+            "id_str": shared.rooms[r].room_id.to_string(),
             "status": status_code(live),
             "title": "fake live",
             "user_count": 1234,
             "stats": {"total_user": 5678, "like_count": 42},
-            "owner": {"id": 6900000000000000001u64, "display_id": shared.config.user, "nickname": "Fake Host"},
+            "owner": {"id": host_id(r), "display_id": shared.rooms[r].user, "nickname": "Fake Host"},
             "age_restricted": {"restricted": false},
         },
         "extra": {"now": unix_ms()},
@@ -218,20 +265,31 @@ fn room_info(shared: &Shared, path: &str, query: Vec<(String, String)>) -> Reply
     }))
 }
 
-fn sign(shared: &Shared, request: &Request, path: &str, query: Vec<(String, String)>) -> Reply {
-    let api_key = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("x-api-key"))
-        .map(|h| h.value.as_str().to_string());
-    let user_agent = super::record::param(&query, "user_agent").map(str::to_string);
-    let scenario = shared.scenario();
+/// The room a sign request is for: `room_id` in the query, or in the REST path.
+fn signed_room(shared: &Shared, path: &str, query: &[(String, String)]) -> Option<usize> {
+    let from_path = path
+        .trim_end_matches('/')
+        .strip_suffix("/connect")
+        .and_then(|p| p.rsplit_once("/webcast/rooms/"))
+        .map(|(_, id)| id);
+    param(query, "room_id")
+        .or(from_path)
+        .and_then(|id| id.parse::<u64>().ok())
+        .and_then(|id| shared.room_of_id(id))
+}
+
+fn sign(shared: &Shared, api_key: Option<&str>, path: &str, query: Vec<(String, String)>) -> Reply {
+    let api_key = api_key.map(str::to_string);
+    let user_agent = param(&query, "user_agent").map(str::to_string);
+    let room = signed_room(shared, path, &query);
+    let scenario = &shared.scenario;
     let mut state = shared.lock();
     let serial = state.rec.sign_requests.len() + 1;
     let mut record = SignRequest {
         at: Instant::now(),
         path: path.to_string(),
         query,
+        room_id: room.map(|r| shared.rooms[r].room_id),
         api_key,
         status: 429,
         token: None,
@@ -240,33 +298,45 @@ fn sign(shared: &Shared, request: &Request, path: &str, query: Vec<(String, Stri
     if serial <= scenario.sign_rate_limited {
         state.rec.sign_requests.push(record);
         let secs = scenario.retry_after.as_secs();
-        return json_reply(
+        return json_status(
+            429,
             json!({"message": "Too many requests, slow down", "limit_label": "minute"}),
         )
-        .with_status_code(429)
-        .with_header(header("Retry-After", &secs.to_string()))
-        .with_header(header(
-            "X-RateLimit-Reset",
-            &(unix_ms() / 1000 + secs).to_string(),
-        ));
+        .header("Retry-After", secs.to_string())
+        .header("X-RateLimit-Reset", (unix_ms() / 1000 + secs).to_string());
     }
+    let Some(r) = room else {
+        record.status = 404;
+        state.rec.sign_requests.push(record);
+        return json_status(
+            404,
+            json!({"code": 404, "message": "room not found", "ok": false}),
+        );
+    };
     let token = format!(
         "fk{serial}x{:x}",
         unix_ms() ^ (serial as u64).wrapping_mul(0x9e37_79b9)
     );
     let mut batch: Vec<BaseProtoMessage> = Vec::new();
-    let end_at = shared.end_at();
-    for _ in 0..shared.config.first_batch_frames {
-        let Some(index) = state.take_next(shared.frames.len(), end_at) else {
+    let frames = &shared.rooms[r].frames;
+    let end_at = shared.end_at(r);
+    for _ in 0..shared.first_batch_frames {
+        let room_state = &mut state.rooms[r];
+        let Some(index) = room_state.take_next(frames.len(), end_at) else {
             break;
         };
-        batch.extend(shared.frames[index].envelopes().iter().cloned());
-        state.delivered_frame(index, scenario.replay_on_reconnect);
+        batch.extend(frames[index].envelopes().iter().cloned());
+        room_state.delivered_frame(index, scenario.replay_on_reconnect);
         record.first_batch_frames += 1;
     }
-    state
-        .tokens
-        .insert(token.clone(), (user_agent.clone(), false));
+    state.tokens.insert(
+        token.clone(),
+        Token {
+            room: r,
+            user_agent,
+            used: false,
+        },
+    );
     record.status = 200;
     record.token = Some(token.clone());
     state.rec.sign_requests.push(record);
@@ -280,30 +350,30 @@ fn sign(shared: &Shared, request: &Request, path: &str, query: Vec<(String, Stri
         },
         batch,
     );
-    Response::from_data(body)
-        .with_header(header("Content-Type", "application/x-protobuf"))
-        .with_header(header(
+    Reply::new(200, "application/x-protobuf", body)
+        .header(
             "X-Set-TT-Cookie",
-            &format!("ttwid=1%7Cfake{serial}%7C{token}; tt_chain_token=fakechain{serial}"),
-        ))
-        .with_header(header("X-Room-Id", &shared.config.room_id.to_string()))
-        .with_header(header("X-Request-Id", &format!("fake-request-{serial}")))
-        .with_header(header("X-Agent-Id", "fake-agent"))
+            format!("ttwid=1%7Cfake{serial}%7C{token}; tt_chain_token=fakechain{serial}"),
+        )
+        .header("X-Room-Id", shared.rooms[r].room_id.to_string())
+        .header("X-Request-Id", format!("fake-request-{serial}"))
+        .header("X-Agent-Id", "fake-agent")
 }
 
 fn json_reply(value: serde_json::Value) -> Reply {
-    Response::from_string(value.to_string())
-        .with_header(header("Content-Type", "application/json; charset=utf-8"))
+    json_status(200, value)
 }
 
-fn text(code: u16, body: String) -> Reply {
-    Response::from_string(body)
-        .with_status_code(code)
-        .with_header(header("Content-Type", "text/plain; charset=utf-8"))
+fn json_status(status: u16, value: serde_json::Value) -> Reply {
+    Reply::new(
+        status,
+        "application/json; charset=utf-8",
+        value.to_string().into_bytes(),
+    )
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name, value).expect("headers built by the fake are printable ASCII")
+fn text(status: u16, body: String) -> Reply {
+    Reply::new(status, "text/plain; charset=utf-8", body.into_bytes())
 }
 
 fn unix_ms() -> u64 {
@@ -312,68 +382,16 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Splits a request target into its path and decoded query pairs.
-pub(super) fn split_url(url: &str) -> (String, Vec<(String, String)>) {
-    let (path, query) = url.split_once('?').unwrap_or((url, ""));
-    let pairs = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect();
-    (percent_decode(path), pairs)
-}
-
-/// `%XX` and `+` decoding; invalid escapes are kept literally, invalid UTF-8 replaced.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fake_tiktok::{FakeConfig, FakeTikTok, Scenario};
     use crate::tiktok::proto::ProtoMessageFetchResult;
     use prost::Message;
+    use std::time::Duration;
 
     #[test]
-    fn query_strings_are_decoded() {
-        let (path, q) = split_url("/a%20b/?x=1&ua=Mozilla%2F5.0+(X11)&flag&bad=%zz%4");
-        assert_eq!(path, "/a b/");
-        assert_eq!(
-            q,
-            vec![
-                ("x".into(), "1".into()),
-                ("ua".into(), "Mozilla/5.0 (X11)".into()),
-                ("flag".into(), "".into()),
-                ("bad".into(), "%zz%4".into()),
-            ]
-        );
+    fn rest_connect_paths() {
         assert!(is_rest_connect("/webcast/rooms/123/connect"));
         assert!(!is_rest_connect("/webcast/rooms//connect"));
     }
@@ -428,7 +446,8 @@ mod tests {
         assert_eq!(v["data"]["status"], 2);
         let rec = fake.recording();
         let answers: Vec<bool> = rec.lookups.iter().map(|l| l.answered_live).collect();
-        assert_eq!(answers, vec![false, true, true, false, true, true]);
+        // live page ×2, api-live ×2, check_alive per room id ×2, room info.
+        assert_eq!(answers, vec![false, true, true, false, true, false, true]);
     }
 
     #[test]

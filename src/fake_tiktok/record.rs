@@ -13,6 +13,8 @@ pub struct Lookup {
     pub endpoint: &'static str,
     pub path: String,
     pub query: Vec<(String, String)>,
+    /// The room asked about, if it is one of the fake's.
+    pub room_id: Option<u64>,
     /// Whether the answer said the user is live.
     pub answered_live: bool,
 }
@@ -23,9 +25,11 @@ pub struct SignRequest {
     pub at: Instant,
     pub path: String,
     pub query: Vec<(String, String)>,
+    /// The room signed for, if it is one of the fake's (404 otherwise).
+    pub room_id: Option<u64>,
     /// The `x-api-key` header, if sent.
     pub api_key: Option<String>,
-    /// 200, or 429 when rate limited.
+    /// 200, 404 for an unknown room, or 429 when rate limited.
     pub status: u16,
     /// The one-time token put in the signed URL's route params (200 answers only).
     pub token: Option<String>,
@@ -64,6 +68,8 @@ pub struct Connection {
     /// Request headers, names lowercased, in order.
     pub headers: Vec<(String, String)>,
     pub token: TokenUse,
+    /// The room the token was issued for.
+    pub room_id: Option<u64>,
     /// The `user_agent` the sign request that issued the token was made with.
     pub signed_user_agent: Option<String>,
     /// `None` when accepted (101); otherwise the `Handshake-Msg` of the refusal.
@@ -140,6 +146,7 @@ pub enum SentKind {
 #[derive(Clone, Debug)]
 pub struct SentFrame {
     pub conn: usize,
+    pub room_id: u64,
     pub at: Instant,
     pub kind: SentKind,
     pub log_id: u64,

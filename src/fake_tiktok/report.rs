@@ -190,6 +190,7 @@ mod tests {
     fn ack_check_finds_every_kind_of_fault() {
         let sent = |log_id: u64, need_ack: bool| SentFrame {
             conn: 0,
+            room_id: 1,
             at: Instant::now(),
             kind: SentKind::Stream,
             log_id,

@@ -1,16 +1,15 @@
-//! The fake's push socket (PROTOCOL.md §3.5–§3.6, §4): accepts on a std `TcpListener`, answers
-//! the handshake itself (101 with `Handshake-Options`, or TikTok's HTTP 200 refusal with
-//! `Handshake-Status`/`Handshake-Msg`, which tungstenite's server cannot send), then runs one
-//! thread per connection with tungstenite: records every client frame, echoes heartbeats, answers
-//! enter-room, streams capture frames with fresh log ids and plays the scenario (drop, history
-//! replay, stall, malformed frame, stream end + `close`).
+//! The fake's push socket (PROTOCOL.md §3.5–§3.6, §4): answers the handshake itself (101 with
+//! `Handshake-Options`, or TikTok's HTTP 200 refusal with `Handshake-Status`/`Handshake-Msg`,
+//! which tungstenite's server cannot send), checks the signed URL's one-time token, then runs the
+//! connection with tungstenite: records every client frame, echoes heartbeats, answers
+//! enter-room, streams the room's capture frames with fresh log ids and plays the scenario
+//! (drop, history replay, stall, malformed frame, stream end + `close`).
 //!
-//! Must not touch: HTTP endpoints, the ingester.
+//! Must not touch: HTTP endpoints, the listener, the ingester.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown as TcpShutdown, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::io::{ErrorKind, Write};
+use std::net::{Shutdown as TcpShutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
@@ -18,95 +17,17 @@ use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
 use super::frames::{self, decode_client_frame};
-use super::http::split_url;
+use super::listen::{RequestHead, TICK};
+use super::record::param;
 use super::record::{ClientFrame, ClientFrameKind, Connection, SentFrame, SentKind, TokenUse};
 use super::Shared;
 use crate::tiktok::proto::{HeartBeatMessage, ProtoMessageFetchResult};
 
-/// How long a thread blocks at most before looking at the stop flag again.
-const TICK: Duration = Duration::from_millis(50);
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_REQUEST_HEAD: usize = 64 * 1024;
 /// After the `close` frame, how long the client gets to close the socket itself.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Accepts connections until the stop flag is set, then joins their threads.
-pub(super) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    if let Err(e) = listener.set_nonblocking(true) {
-        log::error!("fake tiktok websocket listener unusable error={e}");
-        return;
-    }
-    while !shared.stop.is_triggered() {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let s = shared.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("fake-ws-conn".into())
-                    .spawn(move || serve_connection(stream, &s));
-                match spawned {
-                    Ok(handle) => shared
-                        .conn_threads
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(handle),
-                    Err(e) => log::error!("fake tiktok cannot start a connection thread error={e}"),
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(TICK / 2),
-            Err(e) => {
-                log::debug!("fake tiktok accept failed error={e}");
-                std::thread::sleep(TICK);
-            }
-        }
-    }
-    let threads: Vec<_> = shared
-        .conn_threads
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain(..)
-        .collect();
-    for handle in threads {
-        let _ = handle.join();
-    }
-}
-
-/// The parsed head of a handshake request.
-struct RequestHead {
-    path: String,
-    query: Vec<(String, String)>,
-    /// Names lowercased.
-    headers: Vec<(String, String)>,
-    /// Bytes read after the head (websocket data sent before our answer).
-    tail: Vec<u8>,
-}
-
-impl RequestHead {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn serve_connection(mut stream: TcpStream, shared: &Shared) {
-    let setup = stream
-        .set_nonblocking(false)
-        .and_then(|()| stream.set_read_timeout(Some(TICK)))
-        .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)))
-        .and_then(|()| stream.set_nodelay(true));
-    if let Err(e) = setup {
-        log::debug!("fake tiktok socket setup failed error={e}");
-        return;
-    }
-    let head = match read_head(&mut stream, shared) {
-        Ok(head) => head,
-        Err(e) => {
-            log::debug!("fake tiktok handshake not read error={e}");
-            return;
-        }
-    };
+/// Answers a websocket handshake: 101, or TikTok's HTTP 200 refusal; then runs the session.
+pub(super) fn handshake(mut stream: TcpStream, head: RequestHead, shared: &Shared) {
     let Some(key) = head.header("sec-websocket-key").map(str::to_string) else {
         let _ = stream.write_all(
             b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -114,7 +35,8 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
         return;
     };
     let admission = admit(shared, &head);
-    if let Some((status, msg)) = admission.refusal {
+    let (None, Some(room)) = (admission.refusal, admission.room) else {
+        let (status, msg) = admission.refusal.unwrap_or((416, "SIGNATURE_INVALID"));
         let answer = format!(
             "HTTP/1.1 200 OK\r\nHandshake-Status: {status}\r\nHandshake-Msg: {msg}\r\n\
              Content-Length: 0\r\nConnection: close\r\n\r\n"
@@ -122,13 +44,13 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
         let _ = stream.write_all(answer.as_bytes());
         let _ = stream.shutdown(TcpShutdown::Both);
         return;
-    }
+    };
     let mut answer = format!(
         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Accept: {}\r\n",
         tungstenite::handshake::derive_accept_key(key.as_bytes())
     );
-    if let Some(secs) = shared.scenario().ping_interval_s {
+    if let Some(secs) = shared.scenario.ping_interval_s {
         answer.push_str(&format!("Handshake-Options: ping-interval={secs}\r\n"));
     }
     answer.push_str("\r\n");
@@ -137,57 +59,17 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
         return;
     }
     let ws = WebSocket::from_partially_read(stream, head.tail, Role::Server, None);
-    Session::new(admission, ws, shared).run();
-}
-
-/// Reads the request head (up to the blank line), checking the stop flag between reads.
-fn read_head(stream: &mut TcpStream, shared: &Shared) -> std::io::Result<RequestHead> {
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    let end = loop {
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos;
-        }
-        if shared.stop.is_triggered() || Instant::now() >= deadline || buf.len() > MAX_REQUEST_HEAD
-        {
-            return Err(std::io::Error::new(
-                ErrorKind::TimedOut,
-                "no complete request head",
-            ));
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) => return Err(e),
-        }
-    };
-    let text = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let mut lines = text.split("\r\n");
-    let target = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .unwrap_or("/");
-    let (path, query) = split_url(target);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Ok(RequestHead {
-        path,
-        query,
-        headers,
-        tail: buf[end + 4..].to_vec(),
-    })
+    Session::new(admission, room, ws, shared).run();
 }
 
 /// The fate of one handshake.
 struct Admission {
     id: usize,
+    /// The room its token was issued for; `None` when refused.
+    room: Option<usize>,
     /// (Handshake-Status, Handshake-Msg) of a refusal.
     refusal: Option<(u16, &'static str)>,
-    /// The first accepted connection (it plays the drop and stall scenarios).
+    /// The room's first accepted connection (it plays the drop and stall scenarios).
     first: bool,
     /// Capture frames to resend first, as history.
     replay: VecDeque<usize>,
@@ -198,21 +80,20 @@ fn admit(shared: &Shared, head: &RequestHead) -> Admission {
     let mut state = shared.lock();
     state.handshakes += 1;
     let id = state.rec.connections.len();
-    let token = super::record::param(&head.query, "wrss").map(str::to_string);
-    let (token_use, signed_user_agent) = match token.and_then(|t| state.tokens.get_mut(&t)) {
-        Some((ua, used)) => {
-            let was_used = std::mem::replace(used, true);
-            let use_ = if was_used {
+    let token = param(&head.query, "wrss");
+    let (token_use, room, signed_user_agent) = match token.and_then(|t| state.tokens.get_mut(t)) {
+        Some(t) => {
+            let use_ = if std::mem::replace(&mut t.used, true) {
                 TokenUse::Reused
             } else {
                 TokenUse::Fresh
             };
-            (use_, ua.clone())
+            (use_, Some(t.room), t.user_agent.clone())
         }
-        None if super::record::param(&head.query, "wrss").is_some() => (TokenUse::Unknown, None),
-        None => (TokenUse::Missing, None),
+        None if token.is_some() => (TokenUse::Unknown, None, None),
+        None => (TokenUse::Missing, None, None),
     };
-    let refusal = if state.handshakes <= shared.scenario().refuse_handshakes
+    let refusal = if state.handshakes <= shared.scenario.refuse_handshakes
         || head.header("user-agent").is_none_or(str::is_empty)
     {
         // TikTok's answer to a blocked device or a missing User-Agent (§3.5–§3.6).
@@ -223,13 +104,21 @@ fn admit(shared: &Shared, head: &RequestHead) -> Admission {
     } else {
         None
     };
-    let first = refusal.is_none() && state.accepted == 0;
-    let mut replay = VecDeque::new();
-    if refusal.is_none() {
-        if !first {
-            replay.extend(state.history.iter().copied());
+    let mut admission = Admission {
+        id,
+        room: None,
+        refusal,
+        first: false,
+        replay: VecDeque::new(),
+    };
+    if let (None, Some(r)) = (refusal, room) {
+        let room_state = &mut state.rooms[r];
+        admission.room = Some(r);
+        admission.first = room_state.accepted == 0;
+        if !admission.first {
+            admission.replay.extend(room_state.history.iter().copied());
         }
-        state.accepted += 1;
+        room_state.accepted += 1;
     }
     state.rec.connections.push(Connection {
         id,
@@ -238,15 +127,11 @@ fn admit(shared: &Shared, head: &RequestHead) -> Admission {
         query: head.query.clone(),
         headers: head.headers.clone(),
         token: token_use,
+        room_id: room.map(|r| shared.rooms[r].room_id),
         signed_user_agent,
         refused: refusal.map(|(_, msg)| msg.to_string()),
     });
-    Admission {
-        id,
-        refusal,
-        first,
-        replay,
-    }
+    admission
 }
 
 /// The client closed the session, or the socket broke.
@@ -255,9 +140,11 @@ struct Closed;
 /// One accepted socket.
 struct Session<'a> {
     id: usize,
+    /// Index of the room in `Shared::rooms`.
+    room: usize,
     ws: WebSocket<TcpStream>,
     shared: &'a Shared,
-    /// The first accepted connection plays the drop and stall scenarios.
+    /// The room's first accepted connection plays the drop and stall scenarios.
     first: bool,
     replay: VecDeque<usize>,
     /// Server frames to send before anything else (heartbeat echoes, enter-room answer).
@@ -277,22 +164,24 @@ enum Next {
 }
 
 impl<'a> Session<'a> {
-    fn new(admission: Admission, ws: WebSocket<TcpStream>, shared: &'a Shared) -> Session<'a> {
+    fn new(
+        admission: Admission,
+        room: usize,
+        ws: WebSocket<TcpStream>,
+        shared: &'a Shared,
+    ) -> Session<'a> {
         Session {
             id: admission.id,
+            room,
             ws,
             shared,
             first: admission.first,
             replay: admission.replay,
             outbox: VecDeque::new(),
-            entered: !shared.config.require_enter_room,
+            entered: !shared.require_enter_room,
             stream_frames_sent: 0,
             stalled: false,
-            interval: shared
-                .config
-                .rate
-                .filter(|r| *r > 0.0)
-                .map(|r| Duration::from_secs_f64(1.0 / r)),
+            interval: shared.rate.map(|r| Duration::from_secs_f64(1.0 / r)),
             next_due: Instant::now(),
             closing_since: None,
         }
@@ -331,7 +220,7 @@ impl<'a> Session<'a> {
             if self.write_due().is_err() {
                 return;
             }
-            let scenario = self.shared.scenario();
+            let scenario = &self.shared.scenario;
             if self.first && scenario.drop_after == Some(self.stream_frames_sent) {
                 log::debug!("fake tiktok drops connection conn={}", self.id);
                 let _ = self.ws.get_ref().shutdown(TcpShutdown::Both);
@@ -435,6 +324,7 @@ impl<'a> Session<'a> {
     fn sent(&self, kind: SentKind, log_id: u64, need_ack: bool, internal_ext: String) -> SentFrame {
         SentFrame {
             conn: self.id,
+            room_id: self.shared.rooms[self.room].room_id,
             at: Instant::now(),
             kind,
             log_id,
@@ -460,7 +350,9 @@ impl<'a> Session<'a> {
                 let kind = record.kind;
                 if let Err(e) = self.send(bytes, record) {
                     if let Some(index) = index {
-                        self.shared.lock().pending.push_front(index);
+                        self.shared.lock().rooms[self.room]
+                            .pending
+                            .push_front(index);
                     }
                     return Err(e);
                 }
@@ -478,55 +370,56 @@ impl<'a> Session<'a> {
     /// Picks the next frame: history replay, stream end, malformed frame, next capture frame.
     fn next_frame(&mut self) -> Next {
         let shared = self.shared;
-        let scenario = shared.scenario();
+        let room = &shared.rooms[self.room];
+        let scenario = &shared.scenario;
         let mut state = shared.lock();
         if let Some(index) = self.replay.pop_front() {
             let (seq_id, log_id) = state.stamp();
             return Next::Frame(
-                shared.frames[index].encode(seq_id, log_id),
+                room.frames[index].encode(seq_id, log_id),
                 self.stream_record(index, log_id, true),
             );
         }
-        let end_at = shared.end_at();
-        if let Some(end_at) = end_at {
-            if !state.ended && state.delivered() >= end_at {
-                state.ended = true;
-                state.live = false;
-                let (seq_id, log_id) = state.stamp();
-                let msg_id = state.next_msg_id;
-                state.next_msg_id += 1;
-                let (bytes, internal_ext) = frames::stream_end_frame(
-                    seq_id,
-                    log_id,
-                    shared.config.room_id,
-                    msg_id,
-                    crate::status::now_ms(),
-                );
-                drop(state);
-                let mut record = self.sent(SentKind::StreamEnd, log_id, true, internal_ext);
-                record.messages = vec![("WebcastControlMessage".into(), msg_id)];
-                // `close` follows; then the client has CLOSE_GRACE to hang up.
-                self.queue_control("close", SentKind::Close, Vec::new());
-                self.closing_since = Some(Instant::now());
-                return Next::Frame(bytes, record);
-            }
+        let end_at = shared.end_at(self.room);
+        let delivered = state.rooms[self.room].delivered();
+        if end_at.is_some_and(|n| delivered >= n) && !state.rooms[self.room].ended {
+            let room_state = &mut state.rooms[self.room];
+            room_state.ended = true;
+            room_state.live = false;
+            let (seq_id, log_id) = state.stamp();
+            let msg_id = state.next_msg_id;
+            state.next_msg_id += 1;
+            drop(state);
+            let (bytes, internal_ext) = frames::stream_end_frame(
+                seq_id,
+                log_id,
+                room.room_id,
+                msg_id,
+                crate::status::now_ms(),
+            );
+            let mut record = self.sent(SentKind::StreamEnd, log_id, true, internal_ext);
+            record.messages = vec![("WebcastControlMessage".into(), msg_id)];
+            // `close` follows; then the client has CLOSE_GRACE to hang up.
+            self.queue_control("close", SentKind::Close, Vec::new());
+            self.closing_since = Some(Instant::now());
+            return Next::Frame(bytes, record);
         }
-        if let Some(after) = scenario.malformed_after {
-            if !state.malformed_sent && state.delivered() >= after {
-                state.malformed_sent = true;
-                let (seq_id, log_id) = state.stamp();
-                return Next::Frame(
-                    frames::malformed_frame(seq_id, log_id),
-                    self.sent(SentKind::Malformed, log_id, false, String::new()),
-                );
-            }
+        let malformed_due = scenario.malformed_after.is_some_and(|n| delivered >= n);
+        if malformed_due && !state.rooms[self.room].malformed_sent {
+            state.rooms[self.room].malformed_sent = true;
+            let (seq_id, log_id) = state.stamp();
+            return Next::Frame(
+                frames::malformed_frame(seq_id, log_id),
+                self.sent(SentKind::Malformed, log_id, false, String::new()),
+            );
         }
-        match state.take_next(shared.frames.len(), end_at) {
+        let room_state = &mut state.rooms[self.room];
+        match room_state.take_next(room.frames.len(), end_at) {
             Some(index) => {
-                state.delivered_frame(index, scenario.replay_on_reconnect);
+                room_state.delivered_frame(index, scenario.replay_on_reconnect);
                 let (seq_id, log_id) = state.stamp();
                 Next::Frame(
-                    shared.frames[index].encode(seq_id, log_id),
+                    room.frames[index].encode(seq_id, log_id),
                     self.stream_record(index, log_id, false),
                 )
             }
@@ -535,7 +428,7 @@ impl<'a> Session<'a> {
     }
 
     fn stream_record(&self, index: usize, log_id: u64, replayed: bool) -> SentFrame {
-        let frame = &self.shared.frames[index];
+        let frame = &self.shared.rooms[self.room].frames[index];
         let mut record = self.sent(
             SentKind::Stream,
             log_id,
@@ -566,7 +459,7 @@ impl<'a> Session<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_tiktok::{FakeConfig, FakeTikTok, Scenario};
+    use crate::fake_tiktok::{FakeConfig, FakeRoom, FakeTikTok, Scenario};
     use crate::tiktok::frame::{
         decode, encode_ack, encode_enter_room, encode_heartbeat, encode_msg_frame, envelope,
         FrameKind,
@@ -593,12 +486,16 @@ mod tests {
             .collect()
     }
 
-    /// Calls the sign endpoint; returns the socket URL (push_server + route params).
+    /// Calls the sign endpoint for the first room; returns the socket URL.
     fn sign(fake: &FakeTikTok) -> String {
+        sign_room(fake, fake.room_id())
+    }
+
+    /// Calls the sign endpoint; returns the socket URL (push_server + route params).
+    fn sign_room(fake: &FakeTikTok, room_id: u64) -> String {
         let url = format!(
-            "{}/webcast/fetch?client=test&room_id={}&user_agent=x",
-            fake.sign_url(),
-            fake.room_id()
+            "{}/webcast/fetch?client=test&room_id={room_id}&user_agent=x",
+            fake.sign_url()
         );
         let mut response = crate::http::agent(Duration::from_secs(5))
             .get(&url)
@@ -608,10 +505,8 @@ mod tests {
         let body = response.body_mut().read_to_vec().unwrap();
         let result = ProtoMessageFetchResult::decode(body.as_slice()).unwrap();
         format!(
-            "{}?wrss={}&room_id={}",
-            result.push_server,
-            result.route_params["wrss"],
-            fake.room_id()
+            "{}?wrss={}&room_id={room_id}",
+            result.push_server, result.route_params["wrss"]
         )
     }
 
@@ -628,7 +523,7 @@ mod tests {
                 .headers_mut()
                 .insert("User-Agent", ua.parse().unwrap());
         }
-        let stream = TcpStream::connect_timeout(&fake.ws_addr(), Duration::from_secs(2)).unwrap();
+        let stream = TcpStream::connect_timeout(&fake.addr(), Duration::from_secs(2)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(3)))
             .unwrap();
@@ -717,6 +612,38 @@ mod tests {
         let (status, msg) = refusal(connect(&fake, &url, Some(UA)));
         assert_eq!((status, msg.as_str()), (200, "SIGNATURE_INVALID"));
         assert_eq!(fake.connections()[1].token, TokenUse::Reused);
+    }
+
+    #[test]
+    fn each_room_streams_its_own_capture() {
+        let rooms = vec![
+            FakeRoom {
+                user: "a".into(),
+                room_id: 1,
+                frames: capture(1),
+            },
+            FakeRoom {
+                user: "b".into(),
+                room_id: 2,
+                frames: capture(3),
+            },
+        ];
+        let mut config = FakeConfig::with_rooms(rooms);
+        config.first_batch_frames = 0;
+        let fake = FakeTikTok::start(config).unwrap();
+        assert_eq!(fake.hosts(), "a,b");
+        let mut ws = connect(&fake, &sign_room(&fake, 2), Some(UA)).unwrap();
+        send(&mut ws, encode_enter_room(2));
+        assert_eq!(next(&mut ws).0, "im_enter_room_resp");
+        for _ in 0..3 {
+            assert_eq!(next(&mut ws).0, "msg");
+        }
+        assert!(fake.wait_until(Duration::from_secs(3), |r| r.sent.len() == 4));
+        let rec = fake.recording();
+        assert!(rec.sent.iter().all(|f| f.room_id == 2));
+        assert_eq!(rec.connections[0].room_id, Some(2));
+        assert_eq!(fake.delivered(), 3);
+        assert_eq!(fake.stream_len(), 4);
     }
 
     #[test]
