@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// One environment variable the ingester understands.
@@ -37,6 +38,9 @@ pub const VARS: &[Var] = &[
     Var { name: "CLICKHOUSE_INIT_SCHEMA", default: "true", doc: "true: apply the migrations in sql/ (embedded in the binary) at startup" },
     Var { name: "CLICKHOUSE_TIMEOUT_MS", default: "10000", doc: "Timeout of one ClickHouse HTTP request (connect + send + answer)" },
     Var { name: "SHUTDOWN_TIMEOUT_MS", default: "8000", doc: "On SIGTERM/SIGINT, how long the final flush may take before the process gives up (keep below Docker's 10 s)" },
+    Var { name: "SPOOL_DIR", default: "./data/spool", doc: "Directory where batches ClickHouse cannot take are kept (fsynced) until it answers again; replayed at startup" },
+    Var { name: "SPOOL_MAX_BYTES", default: "1073741824", doc: "Cap on the spool's size; when reached the writer stops receiving and readers wait (nothing is dropped)" },
+    Var { name: "DEAD_LETTER_DIR", default: "./data/dead-letter", doc: "Directory of NDJSON files (one per UTC day) holding rows ClickHouse refused as bad data, with table and error" },
 ];
 
 /// A value that must never reach logs: `Debug` and `Display` print `***`.
@@ -91,6 +95,9 @@ pub struct Config {
     pub init_schema: bool,
     pub clickhouse_timeout: Duration,
     pub shutdown_timeout: Duration,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    pub dead_letter_dir: PathBuf,
 }
 
 /// One bad variable.
@@ -143,6 +150,11 @@ impl Config {
         let clickhouse_timeout =
             p.parse("CLICKHOUSE_TIMEOUT_MS", |v| parse_millis(v, 100, 600_000));
         let shutdown_timeout = p.parse("SHUTDOWN_TIMEOUT_MS", |v| parse_millis(v, 100, 600_000));
+        let spool_dir = p.parse("SPOOL_DIR", parse_dir);
+        let spool_max_bytes = p.parse("SPOOL_MAX_BYTES", |v| {
+            parse_count(v, 1, usize::MAX).map(|n| n as u64)
+        });
+        let dead_letter_dir = p.parse("DEAD_LETTER_DIR", parse_dir);
 
         if let (Some(hosts), Some(false)) = (&tiktok_hosts, debug_mode) {
             if hosts.is_empty() {
@@ -165,6 +177,9 @@ impl Config {
             init_schema,
             clickhouse_timeout,
             shutdown_timeout,
+            spool_dir,
+            spool_max_bytes,
+            dead_letter_dir,
         ) {
             (
                 Some(tiktok_hosts),
@@ -179,6 +194,9 @@ impl Config {
                 Some(init_schema),
                 Some(clickhouse_timeout),
                 Some(shutdown_timeout),
+                Some(spool_dir),
+                Some(spool_max_bytes),
+                Some(dead_letter_dir),
             ) if p.problems.is_empty() => Ok(Config {
                 tiktok_hosts,
                 clickhouse,
@@ -192,6 +210,9 @@ impl Config {
                 init_schema,
                 clickhouse_timeout,
                 shutdown_timeout,
+                spool_dir,
+                spool_max_bytes,
+                dead_letter_dir,
             }),
             _ => Err(ConfigError {
                 problems: p.problems,
@@ -272,6 +293,11 @@ fn parse_millis(v: &str, min: u64, max: u64) -> Result<Duration, String> {
             shown(v)
         )),
     }
+}
+
+/// A directory path; whether it is usable is checked when it is opened, at startup.
+fn parse_dir(v: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(v))
 }
 
 fn parse_addr(v: &str) -> Result<SocketAddr, String> {

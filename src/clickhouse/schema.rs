@@ -109,10 +109,19 @@ mod tests {
         let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
         assert_eq!(files, listed);
         for pair in MIGRATIONS.windows(2) {
-            assert!(pair[0].version < pair[1].version, "versions must increase: {} then {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].version < pair[1].version,
+                "versions must increase: {} then {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         for m in MIGRATIONS {
-            assert!(m.name.starts_with(&format!("{:03}_", m.version)), "{} must start with its version", m.name);
+            assert!(
+                m.name.starts_with(&format!("{:03}_", m.version)),
+                "{} must start with its version",
+                m.name
+            );
         }
     }
 
