@@ -150,8 +150,8 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
         Some(e) => Err(e),
         None => {
             log::info!(
-                "shutdown complete events_sent={} events_dropped={} spool_batches={}",
-                metrics.events_sent_total(),
+                "shutdown complete events_accepted={} events_dropped={} spool_batches={}",
+                metrics.events_total(),
                 metrics.events_dropped.get(),
                 metrics.spool_batches.get()
             );

@@ -502,3 +502,183 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_in_debug_mode() {
+        let c = Config::from_map(&env(&[("DEBUG_MODE", "true")])).unwrap();
+        assert!(c.debug_mode && c.tiktok_hosts.is_empty());
+        assert_eq!(c.log_level, log::LevelFilter::Debug);
+        assert_eq!(c.http_addr.to_string(), "0.0.0.0:5000");
+        assert_eq!((c.channel_capacity, c.batch_max_rows), (5000, 5000));
+        assert_eq!(c.flush_interval, Duration::from_millis(500));
+        assert_eq!(c.debug_interval, Duration::from_millis(3000));
+        assert_eq!(c.clickhouse.base_url, "http://127.0.0.1:8123");
+        assert_eq!(
+            (c.clickhouse.user.as_str(), c.clickhouse.database.as_str()),
+            ("default", "chakal")
+        );
+    }
+
+    #[test]
+    fn every_bad_variable_is_reported_by_name() {
+        let err = Config::from_map(&env(&[
+            ("DEBUG_MODE", "maybe"),
+            ("CHANNEL_CAPACITY", "lots"),
+            ("LOG_LEVEL", "Loud"),
+            ("HTTP_ADDR", "nowhere:port"),
+            ("CLICKHOUSE_CONN", "ftp://x"),
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        for var in [
+            "DEBUG_MODE",
+            "CHANNEL_CAPACITY",
+            "LOG_LEVEL",
+            "HTTP_ADDR",
+            "CLICKHOUSE_CONN",
+        ] {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("invalid {var}: "))),
+                "{var} missing in {text}"
+            );
+        }
+        assert!(text.contains("expected true or false"), "{text}");
+    }
+
+    #[test]
+    fn missing_host_outside_debug_mode_names_tiktok_host() {
+        let err = Config::from_map(&env(&[])).unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(err.problems[0].var, "TIKTOK_HOST");
+    }
+
+    #[test]
+    fn hosts_are_normalised() {
+        for raw in [
+            "@some.one",
+            "some.one",
+            "https://www.tiktok.com/@some.one/live",
+            "tiktok.com/@some.one?lang=en",
+        ] {
+            assert_eq!(normalise_host(raw).unwrap(), "some.one", "{raw}");
+        }
+        assert!(normalise_host("bad handle!").is_err());
+        let c = Config::from_map(&env(&[("TIKTOK_HOST", "@a, b ,@a")])).unwrap();
+        assert_eq!(c.tiktok_hosts, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn dotnet_log_levels() {
+        for (raw, want) in [
+            ("Information", log::LevelFilter::Info),
+            ("Warning", log::LevelFilter::Warn),
+            ("Critical", log::LevelFilter::Error),
+            ("warn", log::LevelFilter::Warn),
+            ("None", log::LevelFilter::Off),
+        ] {
+            let c = Config::from_map(&env(&[("DEBUG_MODE", "true"), ("LOG_LEVEL", raw)])).unwrap();
+            assert_eq!(c.log_level, want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn clickhouse_conn_url_and_dotnet_forms() {
+        let c = parse_clickhouse_conn("https://ingest:p%40ss@ch.example:8443/analytics").unwrap();
+        assert_eq!(
+            (c.base_url.as_str(), c.user.as_str(), c.database.as_str()),
+            ("https://ch.example:8443", "ingest", "analytics")
+        );
+        assert_eq!(c.password.expose(), "p@ss");
+        let c = parse_clickhouse_conn("Host=db;Port=8124;Username=u;Password=secret;Database=tt")
+            .unwrap();
+        assert_eq!(
+            (c.base_url.as_str(), c.user.as_str(), c.database.as_str()),
+            ("http://db:8124", "u", "tt")
+        );
+        assert_eq!(c.password.expose(), "secret");
+        let c = parse_clickhouse_conn("host=db;PASSWORD=x;protocol=https").unwrap();
+        assert_eq!(c.base_url, "https://db:8443");
+        assert!(parse_clickhouse_conn("Port=1")
+            .unwrap_err()
+            .contains("Host is missing"));
+        assert!(parse_clickhouse_conn("Host=db;Colour=blue")
+            .unwrap_err()
+            .contains("`colour` is not known"));
+        assert!(parse_clickhouse_conn("http://h:8123/bad-name").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::from_map(&env(&[
+            ("DEBUG_MODE", "true"),
+            ("CLICKHOUSE_CONN", "http://u:hunter2@h:8123/db"),
+        ]))
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let err = Config::from_map(&env(&[(
+            "CLICKHOUSE_CONN",
+            "Host=h;Password=hunter2;Port=x",
+        )]))
+        .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    /// Variable names in `text`, as found by `pattern` (a line prefix before `NAME`).
+    fn names_in(text: &str, before: &str, after: char) -> Vec<String> {
+        let mut names: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix(before))
+            .filter_map(|rest| rest.split(after).next())
+            .filter(|n| {
+                !n.is_empty()
+                    && n.chars()
+                        .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+            })
+            .map(String::from)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn table_names() -> Vec<String> {
+        let mut names: Vec<String> = VARS.iter().map(|v| v.name.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn env_sample_lists_every_variable() {
+        let sample = include_str!("../env.sample");
+        let mut found = names_in(sample, "# ", '=');
+        found.extend(names_in(sample, "", '='));
+        found.sort();
+        found.dedup();
+        assert_eq!(found, table_names(), "env.sample and config::VARS differ");
+    }
+
+    #[test]
+    fn readme_table_lists_every_variable() {
+        let readme = include_str!("../README.md");
+        assert_eq!(
+            names_in(readme, "| `", '`'),
+            table_names(),
+            "README configuration table and config::VARS differ"
+        );
+    }
+}

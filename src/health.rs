@@ -59,7 +59,7 @@ impl HealthServer {
             let path = request.url().split('?').next().unwrap_or("").to_string();
             let response = match (request.method(), path.as_str()) {
                 (tiny_http::Method::Get, "/healthz") => {
-                    let (code, body) = healthz(&metrics, &status, &shutdown);
+                    let (code, body) = healthz(&metrics, &status, &shutdown, now_ms());
                     respond(code, "application/json", body)
                 }
                 (tiny_http::Method::Get, "/metrics") => respond(
@@ -92,8 +92,7 @@ fn respond(
 }
 
 /// The status code and JSON body of `/healthz`.
-pub fn healthz(metrics: &Metrics, status: &Status, shutdown: &Shutdown) -> (u16, String) {
-    let now = now_ms();
+pub fn healthz(metrics: &Metrics, status: &Status, shutdown: &Shutdown, now: i64) -> (u16, String) {
     let mut reasons = Vec::new();
     if shutdown.is_triggered() {
         reasons.push("shutting down".to_string());
@@ -156,24 +155,40 @@ mod tests {
     fn healthy_then_unhealthy_on_shutdown() {
         let (m, s, sd) = (Metrics::new(), Status::new(), Shutdown::new());
         s.set_reader("demo", "demo", 0, None);
-        let (code, body) = healthz(&m, &s, &sd);
+        let (code, body) = healthz(&m, &s, &sd, now_ms());
         assert_eq!(code, 200, "{body}");
         assert!(body.contains("\"state\":\"demo\""), "{body}");
         sd.trigger();
-        let (code, body) = healthz(&m, &s, &sd);
+        let (code, body) = healthz(&m, &s, &sd, now_ms());
         assert_eq!(code, 503);
         assert!(body.contains("shutting down"), "{body}");
     }
 
     #[test]
+    fn unhealthy_when_clickhouse_fails_for_30_s() {
+        let (m, s, sd) = (Metrics::new(), Status::new(), Shutdown::new());
+        s.insert_failed();
+        let now = now_ms();
+        assert_eq!(healthz(&m, &s, &sd, now + 29_000).0, 200);
+        let (code, body) = healthz(&m, &s, &sd, now + 31_000);
+        assert_eq!(code, 503);
+        assert!(
+            body.contains("ClickHouse inserts failing for 31 s"),
+            "{body}"
+        );
+        s.insert_succeeded();
+        assert_eq!(healthz(&m, &s, &sd, now + 31_000).0, 200);
+    }
+
+    #[test]
     fn a_waiting_spool_is_shown_and_a_full_one_is_unhealthy() {
         let (m, s, sd) = (Metrics::new(), Status::new(), Shutdown::new());
-        let (code, body) = healthz(&m, &s, &sd);
+        let (code, body) = healthz(&m, &s, &sd, now_ms());
         assert_eq!(code, 200);
         assert!(body.contains("\"spool\":{\"batches\":0"), "{body}");
         m.spool_batches.set(3);
         m.spool_oldest_age_seconds.set(42);
-        let (code, body) = healthz(&m, &s, &sd);
+        let (code, body) = healthz(&m, &s, &sd, now_ms());
         assert_eq!(
             code, 200,
             "a spool being replayed is not an outage by itself"
@@ -183,7 +198,7 @@ mod tests {
             "{body}"
         );
         m.spool_full.set(1);
-        let (code, body) = healthz(&m, &s, &sd);
+        let (code, body) = healthz(&m, &s, &sd, now_ms());
         assert_eq!(code, 503);
         assert!(body.contains("spool full"), "{body}");
     }

@@ -10,10 +10,11 @@ use chakal_ingest::clickhouse::{client::Client, schema};
 use chakal_ingest::config::Config;
 use chakal_ingest::shutdown::Shutdown;
 
-const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema]
+const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema | healthcheck]
   run            capture TIKTOK_HOST (or the DEBUG_MODE demo) into ClickHouse until SIGTERM (default)
   replay FILE..  ingest capture files ([u32 BE length][PushFrame] records) and exit
   schema         apply the migrations in sql/ to CLICKHOUSE_CONN and exit
+  healthcheck    exit 0 if the running ingester's /healthz (on HTTP_ADDR) answers 200, else 1
 Configuration comes from the environment; see env.sample.";
 
 fn main() -> ExitCode {
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
             Command::Replay(args[1..].iter().map(PathBuf::from).collect())
         }
         Some("schema") => Command::Schema,
+        Some("healthcheck") => Command::Healthcheck,
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -47,28 +49,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::new()
-        .filter_level(config.log_level)
-        // Library internals stay quiet: they may print request headers (credentials) at debug.
-        .filter_module("ureq", log::LevelFilter::Warn)
-        .filter_module("ureq_proto", log::LevelFilter::Warn)
-        .filter_module("tungstenite", log::LevelFilter::Warn)
-        .filter_module("tiny_http", log::LevelFilter::Warn)
-        .format_timestamp_millis()
-        .init();
-    log::info!(
-        "starting chakal-ingest version={} config={config:?}",
-        env!("CARGO_PKG_VERSION")
-    );
-
     let result = match command {
+        Command::Healthcheck => return healthcheck(config.http_addr),
         Command::Schema => {
+            init_logger(&config);
             let client = Client::new(&config.clickhouse, config.clickhouse_timeout);
             schema::apply(&client)
                 .map(|n| log::info!("schema ready migrations_applied={n}"))
                 .map_err(anyhow::Error::new)
         }
         Command::Run | Command::Replay(_) => {
+            init_logger(&config);
             let shutdown = Shutdown::new();
             if let Err(e) = shutdown.register_signals() {
                 log::error!("cannot register signal handlers: {e}");
@@ -90,8 +81,47 @@ fn main() -> ExitCode {
     }
 }
 
+fn init_logger(config: &Config) {
+    env_logger::Builder::new()
+        .filter_level(config.log_level)
+        // Library internals stay quiet: they may print request headers (credentials) at debug.
+        .filter_module("ureq", log::LevelFilter::Warn)
+        .filter_module("ureq_proto", log::LevelFilter::Warn)
+        .filter_module("tungstenite", log::LevelFilter::Warn)
+        .filter_module("tiny_http", log::LevelFilter::Warn)
+        .format_timestamp_millis()
+        .init();
+    log::info!(
+        "starting chakal-ingest version={} config={config:?}",
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
 enum Command {
     Run,
     Replay(Vec<PathBuf>),
     Schema,
+    Healthcheck,
+}
+
+/// For container health checks without curl: GET /healthz on this host's HTTP_ADDR port.
+fn healthcheck(addr: std::net::SocketAddr) -> ExitCode {
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let url = format!("http://{host}:{}/healthz", addr.port());
+    let agent = chakal_ingest::http::agent(std::time::Duration::from_secs(3));
+    match agent.get(&url).call() {
+        Ok(resp) if resp.status() == 200 => ExitCode::SUCCESS,
+        Ok(resp) => {
+            eprintln!("unhealthy: {url} answered {}", resp.status());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {url}: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -260,12 +260,12 @@ impl Metrics {
         }
     }
 
-    /// Events handed to the writer, all kinds together.
-    pub fn events_sent_total(&self) -> u64 {
-        self.registry
-            .gather()
+    /// Events handed to the writer so far, all kinds together.
+    pub fn events_total(&self) -> u64 {
+        use prometheus::core::Collector;
+        self.events_sent
+            .collect()
             .iter()
-            .filter(|family| family.name() == "chakal_events_total")
             .flat_map(|family| family.get_metric())
             .map(|m| m.get_counter().get_value() as u64)
             .sum()

@@ -1,0 +1,97 @@
+# chakal-ingest — the two commands: `make run` (the main job) and `make test` (every test).
+# Everything else here is what those two need, plus helpers for operators.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PYTHON      := $(VENV)/bin/python
+DATA        ?= .data
+CH_PORT     ?= 8123
+CH_URL      := http://127.0.0.1:$(CH_PORT)
+CH_PIDFILE  := $(DATA)/clickhouse.pid
+CH_LOG      := $(DATA)/clickhouse.log
+BIN         := target/release/chakal-ingest
+FIXTURES_DIR ?= $(abspath ../shared/fixtures)
+
+export CHDB_PYTHON := $(abspath $(PYTHON))
+export FIXTURES_DIR
+
+.PHONY: help run build venv clickhouse clickhouse-stop schema query test test-rust test-chfront lint fmt clean
+
+help:
+	@echo "make run              capture TIKTOK_HOST into ClickHouse; with no config: offline demo into a local ClickHouse"
+	@echo "make test             every test, including those against the real ClickHouse engine"
+	@echo "make clickhouse       start the local dev ClickHouse (chDB) on 127.0.0.1:$(CH_PORT), data in $(DATA)/"
+	@echo "make clickhouse-stop  stop it"
+	@echo "make query SQL='…'    run a query against the local ClickHouse"
+	@echo "make schema           apply the migrations in sql/ to CLICKHOUSE_CONN"
+
+build:
+	cargo build --release --locked
+
+# The chDB engine behind the local ClickHouse, in a project venv (created on first use).
+venv: $(VENV)/.installed
+$(VENV)/.installed: tools/clickhouse-dev/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/clickhouse-dev/requirements.txt
+	touch $@
+
+# Starts the local ClickHouse unless something already answers on $(CH_PORT).
+clickhouse: venv
+	@mkdir -p $(DATA)
+	@if curl -fsS --max-time 2 $(CH_URL)/ping >/dev/null 2>&1; then \
+		echo "ClickHouse already answers on $(CH_URL)"; \
+	else \
+		nohup $(PYTHON) tools/clickhouse-dev/chfront.py --host 127.0.0.1 --port $(CH_PORT) --path $(DATA)/clickhouse \
+			>$(CH_LOG) 2>&1 & echo $$! > $(CH_PIDFILE); \
+		for i in $$(seq 1 120); do curl -fsS --max-time 1 $(CH_URL)/ping >/dev/null 2>&1 && break; sleep 0.5; done; \
+		curl -fsS --max-time 2 $(CH_URL)/ping >/dev/null || { echo "local ClickHouse did not start; see $(CH_LOG)"; tail -20 $(CH_LOG); exit 1; }; \
+		echo "local ClickHouse (chDB) started on $(CH_URL), pid $$(cat $(CH_PIDFILE)), data in $(DATA)/clickhouse"; \
+	fi
+	@echo "query it:  make query SQL='SELECT count() FROM chakal.chat'"
+	@echo "      or:  curl '$(CH_URL)/?query=SELECT+count()+FROM+chakal.chat'"
+
+clickhouse-stop:
+	@if [ -f $(CH_PIDFILE) ] && kill -0 $$(cat $(CH_PIDFILE)) 2>/dev/null; then \
+		kill -TERM $$(cat $(CH_PIDFILE)); \
+		for i in $$(seq 1 50); do kill -0 $$(cat $(CH_PIDFILE)) 2>/dev/null || break; sleep 0.2; done; \
+		rm -f $(CH_PIDFILE); echo "local ClickHouse stopped"; \
+	else \
+		rm -f $(CH_PIDFILE); echo "local ClickHouse is not running (started by make)"; \
+	fi
+
+# With no CLICKHOUSE_CONN: the local ClickHouse (started if needed). With no TIKTOK_HOST: the offline demo.
+run: build
+	@if [ -z "$$CLICKHOUSE_CONN" ]; then $(MAKE) --no-print-directory clickhouse; fi
+	@if [ -z "$$TIKTOK_HOST" ] && [ -z "$$DEBUG_MODE" ]; then \
+		echo "TIKTOK_HOST is not set: running the offline demo (DEBUG_MODE=true). Ctrl-C stops it."; fi
+	@echo "health: curl localhost:5000/healthz   metrics: curl localhost:5000/metrics"
+	@echo "rows:   make query SQL='SELECT count() FROM chakal.chat'"
+	@if [ -z "$$TIKTOK_HOST" ]; then export DEBUG_MODE=$${DEBUG_MODE:-true}; fi; \
+		export CLICKHOUSE_CONN=$${CLICKHOUSE_CONN:-$(CH_URL)/chakal}; \
+		exec $(BIN)
+
+schema: build
+	@if [ -z "$$CLICKHOUSE_CONN" ]; then $(MAKE) --no-print-directory clickhouse; fi
+	CLICKHOUSE_CONN=$${CLICKHOUSE_CONN:-$(CH_URL)/chakal} $(BIN) schema
+
+SQL ?= SELECT table, sum(rows) FROM system.parts WHERE database = 'chakal' AND active GROUP BY table ORDER BY table
+query:
+	@curl -fsS --data-binary @- '$(CH_URL)/' <<< "$(SQL)"
+
+test: venv
+	cd tools/clickhouse-dev && ../../$(PYTHON) -m unittest -q test_chfront
+	cargo build --tests --locked
+	cargo test --locked
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean: clickhouse-stop
+	cargo clean
+	rm -rf $(VENV) $(DATA)
