@@ -46,6 +46,7 @@ const RETRYABLE_CODES: &[u32] = &[
 /// ClickHouse exception codes that blame the data of some rows, not the request.
 const BAD_DATA_CODES: &[u32] = &[
     6,   // CANNOT_PARSE_TEXT
+    25,  // CANNOT_PARSE_ESCAPE_SEQUENCE
     26,  // CANNOT_PARSE_QUOTED_STRING
     27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
     32,  // ATTEMPT_TO_READ_AFTER_EOF
@@ -61,7 +62,11 @@ const BAD_DATA_CODES: &[u32] = &[
     131, // TOO_LARGE_STRING_SIZE
     321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
     349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+    376, // CANNOT_PARSE_UUID
     377, // CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING
+    467, // CANNOT_PARSE_BOOL (sent with status 500)
+    632, // UNEXPECTED_DATA_AFTER_PARSED_VALUE
+    691, // UNKNOWN_ELEMENT_OF_ENUM
 ];
 
 /// The one classification table: HTTP status and ClickHouse exception code → decision.
@@ -345,6 +350,8 @@ mod tests {
             (400, Some(117), RejectRows), // INCORRECT_DATA
             (400, Some(41), RejectRows), // CANNOT_PARSE_DATETIME
             (400, Some(321), RejectRows), // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+            (400, Some(72), RejectRows), // CANNOT_PARSE_NUMBER: `-1` for a UInt64
+            (500, Some(467), RejectRows), // CANNOT_PARSE_BOOL comes with a 500
             (500, Some(252), Retry),     // TOO_MANY_PARTS
             (500, Some(241), Retry),     // MEMORY_LIMIT_EXCEEDED
             (200, Some(241), Retry),     // exception after a 200
