@@ -498,11 +498,16 @@ impl Writer {
         }
     }
 
-    /// How long an insert may take now: the client's timeout, or during shutdown at most half
-    /// the time left (the other half is for the spool); `None` when too little is left.
+    /// How long an insert may take now. Never more than half of `SHUTDOWN_TIMEOUT_MS`, so a
+    /// SIGTERM arriving mid-insert still leaves time to spool; during shutdown at most half the
+    /// time left (the other half is for the spool); `None` when too little is left.
     fn insert_budget(&self) -> Option<Duration> {
         let Some(seen) = self.shutdown_seen else {
-            return Some(self.config.insert_timeout);
+            return Some(
+                self.config
+                    .insert_timeout
+                    .min(self.config.shutdown_timeout / 2),
+            );
         };
         let left = (seen + self.config.shutdown_timeout).saturating_duration_since(Instant::now());
         let budget = (left / 2).min(self.config.insert_timeout);
@@ -522,6 +527,11 @@ impl Writer {
         let started = Instant::now();
         let result = self.client.insert(table, body, token, timeout);
         let elapsed = started.elapsed();
+        if self.shutdown_seen.is_none() && self.shutdown.is_triggered() {
+            // The signal came during the insert: count the deadline from its start, the
+            // earliest it can have been, so the writer never outlives the app's deadline.
+            self.shutdown_seen = Some(started);
+        }
         self.metrics
             .insert_duration
             .with_label_values(&[table])
@@ -860,6 +870,45 @@ mod tests {
         ids.sort();
         assert_eq!(ids, (1..=100).collect::<Vec<_>>());
         assert_eq!(h.metrics.spool_full.get(), 0);
+    }
+
+    #[test]
+    fn sigterm_during_a_hung_insert_still_spools_everything_in_time() {
+        let hang = Arc::new(AtomicBool::new(true));
+        let server = FakeClickHouse::start({
+            let hang = hang.clone();
+            move |_| {
+                let end = Instant::now() + Duration::from_secs(20);
+                while hang.load(Ordering::SeqCst) && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Response::ok()
+            }
+        });
+        let h = harness("hung");
+        let (tx, rx) = crossbeam_channel::bounded(100);
+        for id in 1..=7 {
+            tx.send(event(id)).unwrap(); // five make a full batch: its insert hangs
+        }
+        let mut writer = h.writer(&server.url, 1 << 20);
+        writer.config.insert_timeout = Duration::from_secs(30);
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || writer.run(rx));
+        std::thread::sleep(Duration::from_millis(300));
+        h.shutdown.trigger();
+        drop(tx);
+        thread.join().unwrap().unwrap();
+        let took = started.elapsed();
+        hang.store(false, Ordering::SeqCst);
+        // shutdown_timeout is 2 s: the hung insert gets at most 1 s, the rest goes to the spool.
+        assert!(took < Duration::from_millis(2500), "took {took:?}");
+        let (mut spool, _) = Spool::open(&h.spool_dir.0, 1 << 20).unwrap();
+        let mut rows = 0;
+        while let Some(batch) = spool.front().unwrap() {
+            rows += batch.rows;
+            spool.pop_front().unwrap();
+        }
+        assert_eq!(rows, 7);
     }
 
     #[test]
