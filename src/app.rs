@@ -25,6 +25,7 @@ use crate::replay::CaptureReader;
 use crate::shutdown::Shutdown;
 use crate::status::{now_ms, Status};
 use crate::tiktok::handler::FrameHandler;
+use crate::tiktok::session;
 
 /// What the process reads events from.
 pub enum Mode {
@@ -120,7 +121,13 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
             })?);
         }
         Mode::Run => {
-            bail!("live TikTok capture is not built yet; set DEBUG_MODE=true for the offline demo")
+            for host in &config.tiktok_hosts {
+                let (ctx, reader_config, host) = (ctx.clone(), config.reader.clone(), host.clone());
+                readers.push(spawn(&format!("reader-{host}"), &shutdown, move || {
+                    session::run(&host, &reader_config, &ctx);
+                    Ok(())
+                })?);
+            }
         }
     }
     drop(ctx); // the readers hold the only senders now

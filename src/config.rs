@@ -41,7 +41,20 @@ pub const VARS: &[Var] = &[
     Var { name: "SPOOL_DIR", default: "./data/spool", doc: "Directory where batches ClickHouse cannot take are kept (fsynced) until it answers again; replayed at startup" },
     Var { name: "SPOOL_MAX_BYTES", default: "1073741824", doc: "Cap on the spool's size; when reached the writer stops receiving and readers wait (nothing is dropped)" },
     Var { name: "DEAD_LETTER_DIR", default: "./data/dead-letter", doc: "Directory of NDJSON files (one per UTC day) holding rows ClickHouse refused as bad data, with table and error" },
+    Var { name: "SIGN_API_KEY", default: "", doc: "Euler Stream sign-server API key (sent as `x-api-key`); empty = anonymous, with lower rate limits" },
+    Var { name: "SIGN_API_URL", default: "https://api.eulerstream.com", doc: "Base URL of the sign server (`GET {url}/webcast/fetch`); http:// or https://" },
+    Var { name: "TIKTOK_WEB_URL", default: "https://www.tiktok.com", doc: "Base URL of TikTok's web site (live page scrape, `api-live/user/room`, socket Origin); http:// or https://" },
+    Var { name: "TIKTOK_WEBCAST_URL", default: "https://webcast.tiktok.com", doc: "Base URL of TikTok's webcast API (`/webcast/room/info/`, `/webcast/room/check_alive/`); http:// or https://" },
+    Var { name: "TIKTOK_USER_AGENT", default: DEFAULT_USER_AGENT, doc: "Browser User-Agent sent to TikTok and to the sign server, which signs the socket URL for it" },
+    Var { name: "TIKTOK_SESSION_ID", default: "", doc: "Optional `sessionid` cookie of a logged-in TikTok account, for 18+ rooms; sent to TikTok, and to the sign server only if WHITELIST_AUTHENTICATED_SESSION_ID_HOST allows it" },
+    Var { name: "TIKTOK_TARGET_IDC", default: "useast1a", doc: "Data centre of the TikTok account (`tt-target-idc` cookie), e.g. useast1a or eu-ttp2" },
+    Var { name: "WHITELIST_AUTHENTICATED_SESSION_ID_HOST", default: "", doc: "Host name of the sign server (e.g. `api.eulerstream.com`) trusted with TIKTOK_SESSION_ID; the session is forwarded only when this equals SIGN_API_URL's host" },
+    Var { name: "LIVE_POLL_INTERVAL_S", default: "60", doc: "Seconds between two live checks of an offline host (minimum 30)" },
+    Var { name: "RECORD_DIR", default: "", doc: "If set, every frame received is appended to a capture file per connection in this directory (`HOST_ROOMID_CONNECTMS.bin`, replay with `chakal-ingest replay`)" },
 ];
+
+/// A current desktop browser (Chrome 147 on Windows, as TikTokLive 7's presets).
+pub const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/147.0.0.0 Safari/537.36";
 
 /// A value that must never reach logs: `Debug` and `Display` print `***`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -79,6 +92,103 @@ pub struct ClickHouseConn {
     pub database: String,
 }
 
+/// A logged-in TikTok session (PROTOCOL.md §3.7), for 18+ rooms.
+#[derive(Clone, Debug)]
+pub struct TiktokSession {
+    pub session_id: Secret<String>,
+}
+
+/// Timings of the live reader that are not environment variables: the protocol's own numbers
+/// (PROTOCOL.md §4.8, §4.9, §6). Tests shorten them.
+#[derive(Clone, Debug)]
+pub struct ReaderTimings {
+    /// One HTTP request to TikTok or the sign server (connect + send + answer).
+    pub http_timeout: Duration,
+    /// Each stage of opening the socket: TCP connect, TLS handshake, websocket handshake.
+    pub connect_timeout: Duration,
+    /// Socket read timeout: how often the reader wakes to heartbeat and see the shutdown flag.
+    pub read_timeout: Duration,
+    /// Socket write timeout: a send that cannot finish in this time means a dead socket.
+    pub write_timeout: Duration,
+    /// Heartbeat period when the handshake's `Handshake-Options` names no `ping-interval`.
+    pub heartbeat: Duration,
+    /// No frame of any kind for this long: the socket is dead.
+    pub frame_silence: Duration,
+    /// No `msg` frame for this long: the socket is dead.
+    pub msg_silence: Duration,
+    /// First reconnect delay after a drop; doubles up to `backoff_max` (jittered).
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Least wait after TikTok refused the handshake (200/400 with `Handshake-Msg`).
+    pub blocked_backoff: Duration,
+    /// A connection that stayed up this long resets the reconnect backoff.
+    pub stable_after: Duration,
+}
+
+impl ReaderTimings {
+    /// The values of PROTOCOL.md: 10 s HTTP, 10 s heartbeat, 30 s/60 s watchdog, 5 s…5 min backoff.
+    pub fn standard() -> ReaderTimings {
+        ReaderTimings {
+            http_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_millis(250),
+            write_timeout: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(10),
+            frame_silence: Duration::from_secs(30),
+            msg_silence: Duration::from_secs(60),
+            backoff_min: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(300),
+            blocked_backoff: Duration::from_secs(60),
+            stable_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a live reader needs: where TikTok and the sign server are, who we say we are, how often
+/// to poll, where to record.
+#[derive(Clone, Debug)]
+pub struct ReaderConfig {
+    /// Empty: anonymous sign requests.
+    pub sign_api_key: Secret<String>,
+    /// Base URLs, `http[s]://host[:port][/path]`, without a trailing slash.
+    pub sign_api_url: String,
+    pub web_url: String,
+    pub webcast_url: String,
+    pub user_agent: String,
+    pub session: Option<TiktokSession>,
+    pub target_idc: String,
+    /// Lowercase host name allowed to receive the session (empty: none).
+    pub session_sign_host: String,
+    pub poll_interval: Duration,
+    pub record_dir: Option<PathBuf>,
+    pub timings: ReaderTimings,
+}
+
+impl ReaderConfig {
+    /// The session, if one is configured AND the sign server's host is the allowed one.
+    pub fn session_for_signer(&self) -> Option<&TiktokSession> {
+        let host = url_host(&self.sign_api_url);
+        self.session
+            .as_ref()
+            .filter(|_| !self.session_sign_host.is_empty() && host == self.session_sign_host)
+    }
+}
+
+/// The lowercase host of a validated base URL (no scheme, port or path).
+pub fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if authority.starts_with('[') {
+        authority
+            .split(']')
+            .next()
+            .map_or("", |h| h.trim_start_matches('['))
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    host.to_ascii_lowercase()
+}
+
 /// The validated configuration of one process.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -98,6 +208,7 @@ pub struct Config {
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
     pub dead_letter_dir: PathBuf,
+    pub reader: ReaderConfig,
 }
 
 /// One bad variable.
@@ -155,6 +266,7 @@ impl Config {
             parse_count(v, 1, usize::MAX).map(|n| n as u64)
         });
         let dead_letter_dir = p.parse("DEAD_LETTER_DIR", parse_dir);
+        let reader = parse_reader(&mut p);
 
         if let (Some(hosts), Some(false)) = (&tiktok_hosts, debug_mode) {
             if hosts.is_empty() {
@@ -180,6 +292,7 @@ impl Config {
             spool_dir,
             spool_max_bytes,
             dead_letter_dir,
+            reader,
         ) {
             (
                 Some(tiktok_hosts),
@@ -197,6 +310,7 @@ impl Config {
                 Some(spool_dir),
                 Some(spool_max_bytes),
                 Some(dead_letter_dir),
+                Some(reader),
             ) if p.problems.is_empty() => Ok(Config {
                 tiktok_hosts,
                 clickhouse,
@@ -213,12 +327,48 @@ impl Config {
                 spool_dir,
                 spool_max_bytes,
                 dead_letter_dir,
+                reader,
             }),
             _ => Err(ConfigError {
                 problems: p.problems,
             }),
         }
     }
+}
+
+/// The live reader's variables (PROTOCOL.md §2.1, §3.2, §3.7, §6).
+fn parse_reader(p: &mut Parser) -> Option<ReaderConfig> {
+    let sign_api_key = p.parse("SIGN_API_KEY", |v| parse_header_value(v).map(Secret::new));
+    let sign_api_url = p.parse("SIGN_API_URL", parse_base_url);
+    let web_url = p.parse("TIKTOK_WEB_URL", parse_base_url);
+    let webcast_url = p.parse("TIKTOK_WEBCAST_URL", parse_base_url);
+    let user_agent = p.parse("TIKTOK_USER_AGENT", parse_header_value);
+    let session_id = p.parse("TIKTOK_SESSION_ID", parse_cookie_value);
+    let target_idc = p.parse("TIKTOK_TARGET_IDC", parse_cookie_value);
+    let session_sign_host = p.parse("WHITELIST_AUTHENTICATED_SESSION_ID_HOST", |v| {
+        parse_host_name(v)
+    });
+    let poll_interval = p.parse("LIVE_POLL_INTERVAL_S", |v| parse_seconds(v, 30, 86_400));
+    let record_dir = p.parse("RECORD_DIR", |v| {
+        Ok((!v.is_empty()).then(|| PathBuf::from(v)))
+    });
+    Some(ReaderConfig {
+        sign_api_key: sign_api_key?,
+        sign_api_url: sign_api_url?,
+        web_url: web_url?,
+        webcast_url: webcast_url?,
+        user_agent: user_agent?,
+        session: Some(session_id?)
+            .filter(|s| !s.is_empty())
+            .map(|s| TiktokSession {
+                session_id: Secret::new(s),
+            }),
+        target_idc: target_idc?,
+        session_sign_host: session_sign_host?,
+        poll_interval: poll_interval?,
+        record_dir: record_dir?,
+        timings: ReaderTimings::standard(),
+    })
 }
 
 struct Parser<'a> {
@@ -298,6 +448,80 @@ fn parse_millis(v: &str, min: u64, max: u64) -> Result<Duration, String> {
 /// A directory path; whether it is usable is checked when it is opened, at startup.
 fn parse_dir(v: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(v))
+}
+
+fn parse_seconds(v: &str, min: u64, max: u64) -> Result<Duration, String> {
+    match v.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
+        Ok(n) => Err(format!(
+            "{n} s is out of range; expected seconds from {min} to {max}"
+        )),
+        Err(_) => Err(format!(
+            "{} is not a number of seconds; expected a whole number from {min} to {max}",
+            shown(v)
+        )),
+    }
+}
+
+/// `http[s]://host[:port][/path]` → the same without a trailing slash.
+fn parse_base_url(v: &str) -> Result<String, String> {
+    const FORM: &str = "expected `https://host[:port][/path]` or `http://…`";
+    let Some((scheme, rest)) = v.split_once("://") else {
+        return Err(format!("{} is not a URL; {FORM}", shown(v)));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("scheme `{scheme}` is not supported; {FORM}"));
+    }
+    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{} has a query, fragment or spaces; {FORM}",
+            shown(v)
+        ));
+    }
+    let rest = rest.trim_end_matches('/');
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return Err(format!(
+            "{} has no host (or carries credentials); {FORM}",
+            shown(v)
+        ));
+    }
+    Ok(format!("{scheme}://{rest}"))
+}
+
+/// A value that goes into an HTTP header: visible ASCII and spaces only.
+fn parse_header_value(v: &str) -> Result<String, String> {
+    if v.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+        Ok(v.to_string())
+    } else {
+        Err("contains characters not allowed in an HTTP header (only printable ASCII)".into())
+    }
+}
+
+/// A cookie value: no separators, spaces or quotes (the value itself is never echoed).
+fn parse_cookie_value(v: &str) -> Result<String, String> {
+    if v.chars()
+        .all(|c| c.is_ascii_graphic() && !matches!(c, ';' | ',' | '"' | '\\'))
+    {
+        Ok(v.to_string())
+    } else {
+        Err("is not a cookie value (no spaces, `;`, `,`, quotes or non-ASCII)".into())
+    }
+}
+
+/// A bare host name such as `api.eulerstream.com` (lowercased), or empty.
+fn parse_host_name(v: &str) -> Result<String, String> {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        Ok(v.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{} is not a host name; expected the sign server's host, e.g. `api.eulerstream.com` (no scheme, port or path)",
+            shown(v)
+        ))
+    }
 }
 
 fn parse_addr(v: &str) -> Result<SocketAddr, String> {
@@ -680,5 +904,108 @@ mod tests {
             table_names(),
             "README configuration table and config::VARS differ"
         );
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.entry("TIKTOK_HOST".into()).or_insert("@someone".into());
+        Config::from_map(&env)
+    }
+
+    #[test]
+    fn reader_defaults() {
+        let r = config(&[]).unwrap().reader;
+        assert_eq!(r.sign_api_url, "https://api.eulerstream.com");
+        assert_eq!(r.web_url, "https://www.tiktok.com");
+        assert_eq!(r.webcast_url, "https://webcast.tiktok.com");
+        assert_eq!(r.user_agent, DEFAULT_USER_AGENT);
+        assert_eq!(r.target_idc, "useast1a");
+        assert_eq!(r.poll_interval, Duration::from_secs(60));
+        assert!(r.sign_api_key.expose().is_empty());
+        assert!(r.session.is_none() && r.record_dir.is_none());
+    }
+
+    #[test]
+    fn plain_http_base_urls_work_and_lose_their_trailing_slash() {
+        let r = config(&[
+            ("SIGN_API_URL", "http://127.0.0.1:9000/"),
+            ("TIKTOK_WEB_URL", "HTTP://localhost:81/prefix/"),
+            ("TIKTOK_WEBCAST_URL", "https://[::1]:8443"),
+        ])
+        .unwrap()
+        .reader;
+        assert_eq!(r.sign_api_url, "http://127.0.0.1:9000");
+        assert_eq!(r.web_url, "http://localhost:81/prefix");
+        assert_eq!(r.webcast_url, "https://[::1]:8443");
+        assert_eq!(url_host(&r.webcast_url), "::1");
+    }
+
+    #[test]
+    fn bad_reader_values_are_all_reported_by_name() {
+        let err = config(&[
+            ("SIGN_API_URL", "ftp://x"),
+            ("TIKTOK_WEB_URL", "www.tiktok.com"),
+            ("TIKTOK_WEBCAST_URL", "https://h/?q=1"),
+            ("LIVE_POLL_INTERVAL_S", "29"),
+            ("TIKTOK_SESSION_ID", "abc;def"),
+            ("TIKTOK_USER_AGENT", "Mozilla\u{7f}"),
+            (
+                "WHITELIST_AUTHENTICATED_SESSION_ID_HOST",
+                "https://api.eulerstream.com",
+            ),
+        ])
+        .unwrap_err();
+        let vars: Vec<&str> = err.problems.iter().map(|p| p.var).collect();
+        assert_eq!(
+            vars,
+            [
+                "SIGN_API_URL",
+                "TIKTOK_WEB_URL",
+                "TIKTOK_WEBCAST_URL",
+                "TIKTOK_USER_AGENT",
+                "TIKTOK_SESSION_ID",
+                "WHITELIST_AUTHENTICATED_SESSION_ID_HOST",
+                "LIVE_POLL_INTERVAL_S",
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("invalid LIVE_POLL_INTERVAL_S: 29 s is out of range"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("abc;def"),
+            "a session id must never be echoed: {text}"
+        );
+    }
+
+    #[test]
+    fn session_goes_to_the_signer_only_when_its_host_is_whitelisted() {
+        let base = [
+            ("TIKTOK_SESSION_ID", "s3cr3t"),
+            ("SIGN_API_URL", "https://API.eulerstream.com:443"),
+        ];
+        let r = config(&base).unwrap().reader;
+        assert!(r.session.is_some());
+        assert!(r.session_for_signer().is_none());
+        let mut allowed = base.to_vec();
+        allowed.push((
+            "WHITELIST_AUTHENTICATED_SESSION_ID_HOST",
+            "api.EulerStream.com",
+        ));
+        let r = config(&allowed).unwrap().reader;
+        assert!(r.session_for_signer().is_some());
+        let mut other = base.to_vec();
+        other.push(("WHITELIST_AUTHENTICATED_SESSION_ID_HOST", "evil.example"));
+        assert!(config(&other)
+            .unwrap()
+            .reader
+            .session_for_signer()
+            .is_none());
+        let debug = format!("{:?}", config(&allowed).unwrap());
+        assert!(!debug.contains("s3cr3t"), "{debug}");
     }
 }

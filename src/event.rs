@@ -167,6 +167,40 @@ pub struct Raw {
     pub error: Option<String>,
 }
 
+/// One websocket connection to a room, as the reader saw it. Written when the socket opens
+/// (`ended_ms` `None`, reason `open`) and again when it ends; the later row replaces the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// `room_id` and `time_ms` = when this row was made; `msg_id` is 0 (not a TikTok message).
+    pub meta: Meta,
+    /// The TikTok handle read.
+    pub host: String,
+    pub connected_ms: i64,
+    pub ended_ms: Option<i64>,
+    /// `open`, or why it ended: stream_ended, server_close, closed, error, frame_silence, …
+    pub end_reason: &'static str,
+    pub frames: u64,
+    /// Messages handed to the writer (new ones only, first batch of the sign server included).
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+/// A room as a lookup or `room/info` described it at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSnapshot {
+    /// `room_id` and `time_ms` = when it was looked up; `msg_id` is 0 (not a TikTok message).
+    pub meta: Meta,
+    pub host: String,
+    /// Where the facts come from: `html`, `api_live` or `room_info`.
+    pub source: &'static str,
+    /// 2 live, 3 paused, 4 ended, 0 unknown.
+    pub status: i32,
+    pub title: String,
+    pub viewers: u64,
+    pub likes: u64,
+    pub total_viewers: u64,
+}
+
 /// Everything a reader hands to the writer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -178,6 +212,8 @@ pub enum Event {
     ViewerCount(ViewerCount),
     Control(Control),
     Raw(Raw),
+    Session(Session),
+    Room(RoomSnapshot),
 }
 
 impl Event {
@@ -191,6 +227,8 @@ impl Event {
             Event::ViewerCount(e) => &e.meta,
             Event::Control(e) => &e.meta,
             Event::Raw(e) => &e.meta,
+            Event::Session(e) => &e.meta,
+            Event::Room(e) => &e.meta,
         }
     }
 
@@ -205,6 +243,8 @@ impl Event {
             Event::ViewerCount(_) => "viewer_count",
             Event::Control(_) => "control",
             Event::Raw(_) => "raw",
+            Event::Session(_) => "session",
+            Event::Room(_) => "room",
         }
     }
 }

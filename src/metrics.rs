@@ -68,6 +68,12 @@ pub struct Metrics {
     pub spool_corrupt: IntCounter,
     pub dead_letter_rows: IntCounterVec,
     pub rows_lost: IntCounterVec,
+    pub lookups: IntCounterVec,
+    pub sign_requests: IntCounterVec,
+    pub connections: IntCounterVec,
+    pub disconnects: IntCounterVec,
+    pub reconnects: IntCounter,
+    pub capture_errors: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -130,7 +136,7 @@ impl Metrics {
         .expect("valid");
         r.register(Box::new(batch_rows.clone())).expect("unique");
         let readers = IntGaugeVec::new(
-            Opts::new("chakal_readers", "Readers by connection state (polling, resolving, signing, connecting, live, demo, replay, stopped)"),
+            Opts::new("chakal_readers", "Readers by connection state (polling, resolving, signing, connecting, live, ended, dropped, demo, replay, stopped)"),
             &["state"],
         )
         .expect("valid");
@@ -255,6 +261,40 @@ impl Metrics {
                 "chakal_rows_lost_total",
                 "Rows neither stored, spooled nor dead-lettered (disk failures, shutdown deadline), by table",
                 &["table"],
+            ),
+            lookups: counter_vec(
+                &r,
+                "chakal_lookups_total",
+                "Room lookups and live checks, by outcome (live, offline, not_found, age_restricted, blocked, http_error, transport, invalid)",
+                &["outcome"],
+            ),
+            sign_requests: counter_vec(
+                &r,
+                "chakal_sign_requests_total",
+                "Sign-server fetch requests, by outcome (ok, rate_limited, key_rejected, empty, too_large, malformed, incomplete, http_error, transport)",
+                &["outcome"],
+            ),
+            connections: counter_vec(
+                &r,
+                "chakal_connections_total",
+                "Websocket connection attempts, by outcome (ok, rejected, http_error, timeout, tcp, tls, handshake, invalid_url)",
+                &["outcome"],
+            ),
+            disconnects: counter_vec(
+                &r,
+                "chakal_disconnects_total",
+                "Websocket sessions ended, by reason (stream_ended, server_close, closed, error, frame_silence, msg_silence, send_failed, shutdown, writer_gone)",
+                &["reason"],
+            ),
+            reconnects: counter(
+                &r,
+                "chakal_reconnects_total",
+                "Reconnect attempts to a room after a drop or a failed sign/connect",
+            ),
+            capture_errors: counter(
+                &r,
+                "chakal_capture_errors_total",
+                "Capture files (RECORD_DIR) that could not be created or written; recording stops for that connection",
             ),
             registry: r,
         }

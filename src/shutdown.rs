@@ -4,7 +4,7 @@
 //! Must not touch: every other module (they only read the flag).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Default)]
@@ -49,6 +49,43 @@ impl Shutdown {
         }
     }
 
+    /// Runs a bounded blocking call (HTTP request, socket connect) on a helper thread named
+    /// `name` and waits for it in 100 ms slices. Returns `None` as soon as the flag is set: the
+    /// caller moves on at once and the helper, whose call has its own timeout, ends on its own
+    /// and its result is dropped. If no thread can be spawned the call runs inline.
+    pub fn run_interruptible<T: Send + 'static>(
+        &self,
+        name: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let job = Arc::new(Mutex::new(Some(f)));
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let spawned = std::thread::Builder::new().name(name.to_string()).spawn({
+            let job = Arc::clone(&job);
+            move || {
+                let f = job.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(f) = f {
+                    let _ = tx.send(f());
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            log::warn!("no helper thread, running inline name={name} error={e}");
+            let f = job.lock().unwrap_or_else(|p| p.into_inner()).take();
+            return f.map(|f| f());
+        }
+        loop {
+            if self.is_triggered() {
+                return None;
+            }
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(value) => return Some(value),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
     /// A guard whose drop during a panic trips the flag, so one dead thread stops the process.
     pub fn panic_guard(&self) -> PanicGuard {
         PanicGuard(self.clone())
@@ -79,6 +116,21 @@ mod tests {
         })
         .join();
         assert!(s.is_triggered());
+    }
+
+    #[test]
+    fn interruptible_call_returns_its_value_or_gives_up_on_shutdown() {
+        let s = Shutdown::new();
+        assert_eq!(s.run_interruptible("t-quick", || 7), Some(7));
+        let trip = s.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            trip.trigger();
+        });
+        let t = Instant::now();
+        let slow = s.run_interruptible("t-slow", || std::thread::sleep(Duration::from_secs(5)));
+        assert_eq!(slow, None);
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     }
 
     #[test]

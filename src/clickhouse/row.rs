@@ -178,6 +178,32 @@ pub struct RawRow<'a> {
     pub decode_error: &'a str,
 }
 
+#[derive(Serialize)]
+pub struct SessionRow<'a> {
+    pub host: &'a str,
+    pub room_id: u64,
+    pub connected_at: DateTime64,
+    pub ended_at: Option<DateTime64>,
+    pub end_reason: &'static str,
+    pub frames: u64,
+    pub messages: u64,
+    pub bytes: u64,
+    pub updated_at: DateTime64,
+}
+
+#[derive(Serialize)]
+pub struct RoomRow<'a> {
+    pub event_time: DateTime64,
+    pub host: &'a str,
+    pub room_id: u64,
+    pub source: &'static str,
+    pub status: i32,
+    pub title: &'a str,
+    pub viewers: u64,
+    pub likes: u64,
+    pub total_viewers: u64,
+}
+
 fn social_kind(kind: SocialKind) -> &'static str {
     match kind {
         SocialKind::Follow => "follow",
@@ -207,6 +233,8 @@ pub fn table_of(event: &Event) -> &'static str {
         Event::ViewerCount(_) => "viewer_counts",
         Event::Control(_) => "control",
         Event::Raw(_) => "raw_messages",
+        Event::Session(_) => "sessions",
+        Event::Room(_) => "rooms",
     }
 }
 
@@ -317,6 +345,34 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 method: &e.method,
                 payload_b64: base64(&e.payload),
                 decode_error: e.error.as_deref().unwrap_or(""),
+            },
+        ),
+        Event::Session(e) => serde_json::to_writer(
+            &mut *out,
+            &SessionRow {
+                host: &e.host,
+                room_id,
+                connected_at: DateTime64(e.connected_ms),
+                ended_at: e.ended_ms.map(DateTime64),
+                end_reason: e.end_reason,
+                frames: e.frames,
+                messages: e.messages,
+                bytes: e.bytes,
+                updated_at: event_time,
+            },
+        ),
+        Event::Room(e) => serde_json::to_writer(
+            &mut *out,
+            &RoomRow {
+                event_time,
+                host: &e.host,
+                room_id,
+                source: e.source,
+                status: e.status,
+                title: &e.title,
+                viewers: e.viewers,
+                likes: e.likes,
+                total_viewers: e.total_viewers,
             },
         ),
     }?;
@@ -452,6 +508,26 @@ mod tests {
                 payload: vec![],
                 error: None,
             }),
+            Event::Session(Session {
+                meta: meta(),
+                host: String::new(),
+                connected_ms: 0,
+                ended_ms: Some(1),
+                end_reason: "closed",
+                frames: 0,
+                messages: 0,
+                bytes: 0,
+            }),
+            Event::Room(RoomSnapshot {
+                meta: meta(),
+                host: String::new(),
+                source: "html",
+                status: 2,
+                title: String::new(),
+                viewers: 0,
+                likes: 0,
+                total_viewers: 0,
+            }),
         ]
     }
 
@@ -469,6 +545,30 @@ mod tests {
             .filter(|l| !l.is_empty() && !l.contains(" DEFAULT "))
             .map(|l| l.split_whitespace().next().unwrap().to_string())
             .collect()
+    }
+
+    #[test]
+    fn open_session_has_a_null_end() {
+        let mut line = Vec::new();
+        let open = Event::Session(Session {
+            meta: Meta {
+                room_id: 7,
+                msg_id: 0,
+                time_ms: 1_717_000_000_123,
+            },
+            host: "someone".into(),
+            connected_ms: 1_717_000_000_123,
+            ended_ms: None,
+            end_reason: "open",
+            frames: 0,
+            messages: 0,
+            bytes: 0,
+        });
+        write_json_line(&open, &mut line).unwrap();
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "{\"host\":\"someone\",\"room_id\":7,\"connected_at\":\"2024-05-29 16:26:40.123\",\"ended_at\":null,\"end_reason\":\"open\",\"frames\":0,\"messages\":0,\"bytes\":0,\"updated_at\":\"2024-05-29 16:26:40.123\"}\n"
+        );
     }
 
     #[test]

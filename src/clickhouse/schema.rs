@@ -32,6 +32,8 @@ pub const MIGRATIONS: &[Migration] = migrations![
     6 => "006_viewer_counts.sql",
     7 => "007_control.sql",
     8 => "008_raw_messages.sql",
+    20 => "020_sessions.sql",
+    21 => "021_rooms.sql",
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations

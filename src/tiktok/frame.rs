@@ -20,9 +20,10 @@ use super::proto::{
 /// The largest decompressed fetch result accepted (a real one is ≤ 120 KB; this stops gzip bombs).
 pub const MAX_DECOMPRESSED_BYTES: usize = 16 * 1024 * 1024;
 
-/// The largest frame accepted, as received (a real one is ≤ 20 KB). The websocket's message
-/// and frame size limits and the capture reader's record limit use this value too.
-pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+/// The largest frame accepted, as received (a real one is ≤ 20 KB). Equal to the websocket's
+/// message limit (`connect::MAX_MESSAGE_BYTES`); the capture reader's record limit is this too,
+/// so every recorded frame replays.
+pub const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
