@@ -286,6 +286,11 @@ mod tests {
     }
 
     #[test]
+    fn the_frame_limit_is_the_websocket_limit() {
+        assert_eq!(MAX_FRAME_BYTES, super::super::connect::MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
     fn an_oversized_frame_is_refused_before_decoding() {
         let big = vec![0u8; MAX_FRAME_BYTES + 1];
         assert!(matches!(
