@@ -77,15 +77,28 @@ fn stop_merges(ch: &ClickHouse) {
     ch.query("SYSTEM STOP MERGES");
 }
 
-/// Rows in every table of `db` but `schema_migrations`, and how many of them repeat a msg_id.
+/// Rows in every table of `db` but `schema_migrations`, and how many of them are repeats: of
+/// a msg_id where the table has one, else of the whole row (`ingested_at` aside).
 fn landed(ch: &ClickHouse, db: &str) -> (u64, u64) {
     let tables = ch.query(&format!(
         "SELECT name FROM system.tables WHERE database = '{db}' AND name != 'schema_migrations' ORDER BY name"
     ));
     let (mut rows, mut dupes) = (0, 0);
     for table in tables.lines() {
+        let columns: Vec<String> = ch
+            .query(&format!(
+                "SELECT name FROM system.columns WHERE database = '{db}' AND table = '{table}' AND name != 'ingested_at'"
+            ))
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let key = if columns.iter().any(|c| c == "msg_id") {
+            "msg_id".to_string()
+        } else {
+            format!("tuple({})", columns.join(", "))
+        };
         let line = ch.query(&format!(
-            "SELECT count(), count() - uniqExact(msg_id) FROM {db}.{table}"
+            "SELECT count(), count() - uniqExact({key}) FROM {db}.{table}"
         ));
         let mut it = line.split_whitespace().map(|n| n.parse::<u64>().unwrap());
         rows += it.next().unwrap();
