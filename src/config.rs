@@ -622,7 +622,16 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
     let (scheme, rest) = v.split_once("://").expect("caller checked");
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
-        return Err(format!("scheme `{scheme}` is not supported (the ingester speaks ClickHouse's HTTP interface); {CONN_FORMS}"));
+        // Echo it only if it looks like a scheme: a mistyped URL may hold the password here.
+        let looks_like_scheme = scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        let named = if looks_like_scheme {
+            format!("scheme `{scheme}`")
+        } else {
+            "the text before `://`".to_string()
+        };
+        return Err(format!("{named} is not supported (the ingester speaks ClickHouse's HTTP interface); {CONN_FORMS}"));
     }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (userinfo, hostport) = match authority.rsplit_once('@') {
@@ -638,8 +647,10 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
         .is_some_and(|(_, p)| !p.contains(']'))
     {
         let (h, p) = hostport.rsplit_once(':').expect("checked");
-        p.parse::<u16>()
-            .map_err(|_| format!("port `{p}` is not a number from 1 to 65535; {CONN_FORMS}"))?;
+        // Not echoed: with a `/` in an unencoded password, this "port" is part of the password.
+        p.parse::<u16>().map_err(|_| {
+            format!("the port is not a number from 1 to 65535 (percent-encode `/`, `@` and `:` in the password); {CONN_FORMS}")
+        })?;
         format!("{h}:{p}")
     } else {
         format!("{hostport}:{default_port}")
@@ -671,11 +682,17 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
 fn parse_conn_keys(v: &str) -> Result<ClickHouseConn, String> {
     let (mut host, mut port, mut user, mut password, mut database) = (None, None, None, None, None);
     let mut https = false;
-    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+    for (i, part) in v
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        // The part is not echoed: it may be a password missing its `Password=`.
         let Some((key, value)) = part.split_once('=') else {
             return Err(format!(
-                "`{}` is not a `Key=Value` pair; {CONN_FORMS}",
-                part.split('=').next().unwrap_or("")
+                "part {} is not a `Key=Value` pair; {CONN_FORMS}",
+                i + 1
             ));
         };
         let value = value.trim().to_string();
@@ -860,6 +877,25 @@ mod tests {
         )]))
         .unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    /// Issue 5 §6: a mistyped CLICKHOUSE_CONN never echoes the password in its error.
+    #[test]
+    fn malformed_connection_strings_never_echo_the_password() {
+        for conn in [
+            "Host=h;hunter2;Port=8123",
+            "http://u:hun/ter2@h:8123/db",
+            "http://u:99999/x@h/db",
+            "u:hunter2://h:8123/db",
+        ] {
+            let err = Config::from_map(&env(&[("DEBUG_MODE", "true"), ("CLICKHOUSE_CONN", conn)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("CLICKHOUSE_CONN"), "{err}");
+            for secret in ["hunter2", "hun", "ter2", "99999"] {
+                assert!(!err.contains(secret), "{conn} → {err}");
+            }
+        }
     }
 
     /// Variable names in `text`, as found by `pattern` (a line prefix before `NAME`).
