@@ -17,8 +17,9 @@
 //! a replay after a crash, or the same split done again stores each row once.
 //!
 //! The writer exits only when every sender is gone, so the channel is always drained; it then
-//! stores each open batch in ClickHouse or the spool. Once shutdown has begun, inserts get at
-//! most half the time left before `SHUTDOWN_TIMEOUT_MS` and the spool is no longer replayed.
+//! stores each open batch in ClickHouse or the spool. No insert takes more than half of
+//! `SHUTDOWN_TIMEOUT_MS`, so a SIGTERM that arrives mid-insert still leaves time to spool; once
+//! shutdown has begun, inserts get at most half the time left and the spool is not replayed.
 //! Rows are lost only when the spool is full or unwritable and ClickHouse still down at that
 //! deadline (counted in `chakal_rows_lost_total`, logged at error).
 //!
@@ -55,7 +56,7 @@ use spool::{Spool, SpoolError};
 pub struct WriterConfig {
     pub flush_interval: Duration,
     pub batch_max_rows: usize,
-    /// Longest one insert may take (`CLICKHOUSE_TIMEOUT_MS`).
+    /// Longest one insert may take (`CLICKHOUSE_TIMEOUT_MS`; capped at half of `shutdown_timeout`).
     pub insert_timeout: Duration,
     pub shutdown_timeout: Duration,
 }
