@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::clickhouse::client::Client;
+use crate::clickhouse::deadletter::DeadLetter;
+use crate::clickhouse::spool::Spool;
 use crate::clickhouse::{schema, Writer, WriterConfig};
 use crate::config::{Config, RawMessages};
 use crate::demo::{DemoRoom, DEMO_ROOM_ID};
@@ -68,14 +70,31 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
         apply_schema(&client, &shutdown)?;
     }
 
+    let (spool, problems) = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
+    for problem in &problems {
+        metrics.spool_corrupt.inc();
+        log::error!("spooled batch skipped, its rows are not replayed: {problem}");
+    }
+    log::info!(
+        "spool ready dir={} batches={} bytes={} max_bytes={}",
+        config.spool_dir.display(),
+        spool.len(),
+        spool.bytes(),
+        config.spool_max_bytes
+    );
+    let dead_letter = DeadLetter::open(&config.dead_letter_dir)?;
+
     let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
     let writer = Writer::new(
         client,
         WriterConfig {
             flush_interval: config.flush_interval,
             batch_max_rows: config.batch_max_rows,
+            insert_timeout: config.clickhouse_timeout,
             shutdown_timeout: config.shutdown_timeout,
         },
+        spool,
+        dead_letter,
         metrics.clone(),
         status.clone(),
         shutdown.clone(),
@@ -141,8 +160,10 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
         Some(e) => Err(e),
         None => {
             log::info!(
-                "shutdown complete events_accepted={}",
-                metrics.events_total()
+                "shutdown complete events_accepted={} events_dropped={} spool_batches={}",
+                metrics.events_total(),
+                metrics.events_dropped.get(),
+                metrics.spool_batches.get()
             );
             Ok(())
         }

@@ -39,6 +39,9 @@ pub const VARS: &[Var] = &[
     Var { name: "CLICKHOUSE_TIMEOUT_MS", default: "10000", doc: "Timeout of one ClickHouse HTTP request (connect + send + answer)" },
     Var { name: "RAW_MESSAGES", default: "unknown", doc: "Which messages are also kept whole in raw_messages (for `chakal-ingest redecode`): all, unknown (methods without a decoder, and messages that failed to decode) or off" },
     Var { name: "SHUTDOWN_TIMEOUT_MS", default: "8000", doc: "On SIGTERM/SIGINT, how long the final flush may take before the process gives up (keep below Docker's 10 s)" },
+    Var { name: "SPOOL_DIR", default: "./data/spool", doc: "Directory where batches ClickHouse cannot take are kept (fsynced) until it answers again; replayed at startup" },
+    Var { name: "SPOOL_MAX_BYTES", default: "1073741824", doc: "Cap on the spool's size; when reached the writer stops receiving and readers wait (nothing is dropped)" },
+    Var { name: "DEAD_LETTER_DIR", default: "./data/dead-letter", doc: "Directory of NDJSON files (one per UTC day) holding rows ClickHouse refused as bad data, with table and error" },
     Var { name: "SIGN_API_KEY", default: "", doc: "Euler Stream sign-server API key (sent as `x-api-key`); empty = anonymous, with lower rate limits" },
     Var { name: "SIGN_API_URL", default: "https://api.eulerstream.com", doc: "Base URL of the sign server (`GET {url}/webcast/fetch`); http:// or https://" },
     Var { name: "TIKTOK_WEB_URL", default: "https://www.tiktok.com", doc: "Base URL of TikTok's web site (live page scrape, `api-live/user/room`, socket Origin); http:// or https://" },
@@ -215,6 +218,9 @@ pub struct Config {
     pub clickhouse_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub raw_messages: RawMessages,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    pub dead_letter_dir: PathBuf,
     pub reader: ReaderConfig,
 }
 
@@ -269,6 +275,11 @@ impl Config {
             p.parse("CLICKHOUSE_TIMEOUT_MS", |v| parse_millis(v, 100, 600_000));
         let shutdown_timeout = p.parse("SHUTDOWN_TIMEOUT_MS", |v| parse_millis(v, 100, 600_000));
         let raw_messages = p.parse("RAW_MESSAGES", parse_raw_messages);
+        let spool_dir = p.parse("SPOOL_DIR", parse_dir);
+        let spool_max_bytes = p.parse("SPOOL_MAX_BYTES", |v| {
+            parse_count(v, 1, usize::MAX).map(|n| n as u64)
+        });
+        let dead_letter_dir = p.parse("DEAD_LETTER_DIR", parse_dir);
         let reader = parse_reader(&mut p);
 
         if let (Some(hosts), Some(false)) = (&tiktok_hosts, debug_mode) {
@@ -293,6 +304,9 @@ impl Config {
             clickhouse_timeout,
             shutdown_timeout,
             raw_messages,
+            spool_dir,
+            spool_max_bytes,
+            dead_letter_dir,
             reader,
         ) {
             (
@@ -309,6 +323,9 @@ impl Config {
                 Some(clickhouse_timeout),
                 Some(shutdown_timeout),
                 Some(raw_messages),
+                Some(spool_dir),
+                Some(spool_max_bytes),
+                Some(dead_letter_dir),
                 Some(reader),
             ) if p.problems.is_empty() => Ok(Config {
                 tiktok_hosts,
@@ -324,6 +341,9 @@ impl Config {
                 clickhouse_timeout,
                 shutdown_timeout,
                 raw_messages,
+                spool_dir,
+                spool_max_bytes,
+                dead_letter_dir,
                 reader,
             }),
             _ => Err(ConfigError {
@@ -452,6 +472,11 @@ fn parse_millis(v: &str, min: u64, max: u64) -> Result<Duration, String> {
             shown(v)
         )),
     }
+}
+
+/// A directory path; whether it is usable is checked when it is opened, at startup.
+fn parse_dir(v: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(v))
 }
 
 fn parse_seconds(v: &str, min: u64, max: u64) -> Result<Duration, String> {
@@ -626,7 +651,16 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
     let (scheme, rest) = v.split_once("://").expect("caller checked");
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
-        return Err(format!("scheme `{scheme}` is not supported (the ingester speaks ClickHouse's HTTP interface); {CONN_FORMS}"));
+        // Echo it only if it looks like a scheme: a mistyped URL may hold the password here.
+        let looks_like_scheme = scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        let named = if looks_like_scheme {
+            format!("scheme `{scheme}`")
+        } else {
+            "the text before `://`".to_string()
+        };
+        return Err(format!("{named} is not supported (the ingester speaks ClickHouse's HTTP interface); {CONN_FORMS}"));
     }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (userinfo, hostport) = match authority.rsplit_once('@') {
@@ -642,8 +676,10 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
         .is_some_and(|(_, p)| !p.contains(']'))
     {
         let (h, p) = hostport.rsplit_once(':').expect("checked");
-        p.parse::<u16>()
-            .map_err(|_| format!("port `{p}` is not a number from 1 to 65535; {CONN_FORMS}"))?;
+        // Not echoed: with a `/` in an unencoded password, this "port" is part of the password.
+        p.parse::<u16>().map_err(|_| {
+            format!("the port is not a number from 1 to 65535 (percent-encode `/`, `@` and `:` in the password); {CONN_FORMS}")
+        })?;
         format!("{h}:{p}")
     } else {
         format!("{hostport}:{default_port}")
@@ -675,11 +711,17 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
 fn parse_conn_keys(v: &str) -> Result<ClickHouseConn, String> {
     let (mut host, mut port, mut user, mut password, mut database) = (None, None, None, None, None);
     let mut https = false;
-    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+    for (i, part) in v
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        // The part is not echoed: it may be a password missing its `Password=`.
         let Some((key, value)) = part.split_once('=') else {
             return Err(format!(
-                "`{}` is not a `Key=Value` pair; {CONN_FORMS}",
-                part.split('=').next().unwrap_or("")
+                "part {} is not a `Key=Value` pair; {CONN_FORMS}",
+                i + 1
             ));
         };
         let value = value.trim().to_string();
@@ -864,6 +906,25 @@ mod tests {
         )]))
         .unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    /// Issue 5 §6: a mistyped CLICKHOUSE_CONN never echoes the password in its error.
+    #[test]
+    fn malformed_connection_strings_never_echo_the_password() {
+        for conn in [
+            "Host=h;hunter2;Port=8123",
+            "http://u:hun/ter2@h:8123/db",
+            "http://u:99999/x@h/db",
+            "u:hunter2://h:8123/db",
+        ] {
+            let err = Config::from_map(&env(&[("DEBUG_MODE", "true"), ("CLICKHOUSE_CONN", conn)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("CLICKHOUSE_CONN"), "{err}");
+            for secret in ["hunter2", "hun", "ter2", "99999"] {
+                assert!(!err.contains(secret), "{conn} → {err}");
+            }
+        }
     }
 
     /// Variable names in `text`, as found by `pattern` (a line prefix before `NAME`).

@@ -60,6 +60,15 @@ pub struct Metrics {
     pub insert_duration: HistogramVec,
     pub batch_rows: Histogram,
     pub readers: IntGaugeVec,
+    pub spool_bytes: IntGauge,
+    pub spool_batches: IntGauge,
+    pub spool_oldest_age_seconds: IntGauge,
+    pub spool_full: IntGauge,
+    pub spool_written: IntCounter,
+    pub spool_replayed: IntCounter,
+    pub spool_corrupt: IntCounter,
+    pub dead_letter_rows: IntCounterVec,
+    pub rows_lost: IntCounterVec,
     pub lookups: IntCounterVec,
     pub sign_requests: IntCounterVec,
     pub connections: IntCounterVec,
@@ -82,6 +91,14 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
         .register(Box::new(c.clone()))
         .expect("unique metric");
     c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
 }
 
 impl Metrics {
@@ -212,6 +229,45 @@ impl Metrics {
             insert_duration,
             batch_rows,
             readers,
+            spool_bytes: gauge(&r, "chakal_spool_bytes", "Bytes of batches waiting in the disk spool (SPOOL_DIR)"),
+            spool_batches: gauge(&r, "chakal_spool_batches", "Batches waiting in the disk spool"),
+            spool_oldest_age_seconds: gauge(
+                &r,
+                "chakal_spool_oldest_age_seconds",
+                "Age of the oldest batch in the disk spool (0 when empty)",
+            ),
+            spool_full: gauge(
+                &r,
+                "chakal_spool_full",
+                "1 while the spool is at SPOOL_MAX_BYTES and ClickHouse is away: the writer stops receiving and readers wait",
+            ),
+            spool_written: counter(
+                &r,
+                "chakal_spool_batches_written_total",
+                "Batches written to the disk spool because ClickHouse could not take them",
+            ),
+            spool_replayed: counter(
+                &r,
+                "chakal_spool_batches_replayed_total",
+                "Spooled batches stored in ClickHouse and removed from the spool",
+            ),
+            spool_corrupt: counter(
+                &r,
+                "chakal_spool_corrupt_total",
+                "Spool files found torn or corrupt, moved to SPOOL_DIR/corrupt/",
+            ),
+            dead_letter_rows: counter_vec(
+                &r,
+                "chakal_dead_letter_rows_total",
+                "Rows ClickHouse refused as bad data, written to DEAD_LETTER_DIR, by table",
+                &["table"],
+            ),
+            rows_lost: counter_vec(
+                &r,
+                "chakal_rows_lost_total",
+                "Rows neither stored, spooled nor dead-lettered (disk failures, shutdown deadline), by table",
+                &["table"],
+            ),
             lookups: counter_vec(
                 &r,
                 "chakal_lookups_total",
