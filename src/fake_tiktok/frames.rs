@@ -65,7 +65,7 @@ impl StreamFrame {
     pub fn ends_stream(&self) -> bool {
         self.envelopes().iter().any(|m| {
             m.method == "WebcastControlMessage"
-                && WebcastControlMessage::decode(m.payload.as_slice())
+                && WebcastControlMessage::decode(m.payload.as_ref())
                     .is_ok_and(|c| matches!(c.action, 3 | 4))
         })
     }
@@ -139,7 +139,6 @@ pub fn stream_end_frame(
 ) -> (Vec<u8>, String) {
     let control = WebcastControlMessage {
         common: Some(CommonMessageData {
-            method: "WebcastControlMessage".into(),
             msg_id,
             room_id,
             create_time: now_ms,
@@ -287,7 +286,7 @@ mod tests {
             panic!("stream end is a msg frame")
         };
         assert_eq!((f.log_id, r.internal_ext.as_str()), (2, ext.as_str()));
-        let control = WebcastControlMessage::decode(r.messages[0].payload.as_slice()).unwrap();
+        let control = WebcastControlMessage::decode(r.messages[0].payload.as_ref()).unwrap();
         assert_eq!(control.action, 3);
 
         assert!(matches!(
