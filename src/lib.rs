@@ -15,6 +15,7 @@ pub mod clickhouse;
 pub mod config;
 pub mod demo;
 pub mod event;
+pub mod fake_tiktok;
 pub mod health;
 pub mod http;
 pub mod metrics;
