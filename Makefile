@@ -17,7 +17,7 @@ FIXTURES_DIR ?= $(abspath ../shared/fixtures)
 export CHDB_PYTHON := $(abspath $(PYTHON))
 export FIXTURES_DIR
 
-.PHONY: help run build venv clickhouse clickhouse-stop schema query test test-rust test-chfront lint fmt clean fuzz
+.PHONY: help run build venv clickhouse clickhouse-stop schema query replay-demo test test-rust test-chfront lint fmt clean fuzz
 
 help:
 	@echo "make run              capture TIKTOK_HOST into ClickHouse; with no config: offline demo into a local ClickHouse"
@@ -26,6 +26,7 @@ help:
 	@echo "make clickhouse-stop  stop it"
 	@echo "make query SQL='…'    run a query against the local ClickHouse"
 	@echo "make schema           apply the migrations in sql/ to CLICKHOUSE_CONN"
+	@echo "make replay-demo      real captured TikTok frames through a fake TikTok into the local ClickHouse"
 	@echo "make install          build and install the binary, systemd units and env template (PREFIX, DESTDIR)"
 	@echo "make test-deploy      lint the Dockerfile and check docker-compose.yml (no Docker engine needed)"
 	@echo "make fuzz             fuzz the frame decoder for FUZZ_SECONDS (default 600)"
@@ -78,6 +79,12 @@ run: build
 schema: build
 	@if [ -z "$$CLICKHOUSE_CONN" ]; then $(MAKE) --no-print-directory clickhouse; fi
 	CLICKHOUSE_CONN=$${CLICKHOUSE_CONN:-$(CH_URL)/chakal} $(BIN) schema
+
+# The real captured frames of FIXTURES_DIR served by the project's fake TikTok (loopback), ingested
+# by the release binary into a fresh database of the local ClickHouse; prints sent vs landed per method.
+replay-demo: clickhouse
+	cargo build --release --locked --bins
+	target/release/fake-tiktok --frames $(FIXTURES_DIR)/frames.bin --clickhouse $(CH_URL) --exec $(abspath $(BIN))
 
 SQL ?= SELECT table, sum(rows) FROM system.parts WHERE database = 'chakal' AND active GROUP BY table ORDER BY table
 query:
