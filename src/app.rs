@@ -3,6 +3,12 @@
 //! direction: readers end and drop their senders → the writer drains the channel and flushes →
 //! the health server stops. Returns the first fatal error.
 //!
+//! Live hosts are supervised (`Supervisor`): one `reader-<host>` thread per host, each with its
+//! own stop flag (a child of the process-wide one) and the shared sign budget. On SIGHUP the
+//! hosts are read again (`HostSources::load`): new hosts get a reader, removed hosts' readers
+//! are stopped and forgotten once they have ended, the others are left alone. A bad hosts file
+//! keeps the running set.
+//!
 //! Must not touch: protobuf, rows, HTTP details, sockets.
 
 use std::path::PathBuf;
@@ -14,7 +20,7 @@ use anyhow::{bail, Context};
 
 use crate::clickhouse::client::Client;
 use crate::clickhouse::{schema, Writer, WriterConfig};
-use crate::config::Config;
+use crate::config::{Config, HostSources};
 use crate::demo::{DemoRoom, DEMO_ROOM_ID};
 use crate::health::HealthServer;
 use crate::metrics::Metrics;
@@ -23,7 +29,8 @@ use crate::replay::CaptureReader;
 use crate::shutdown::Shutdown;
 use crate::status::{now_ms, Status};
 use crate::tiktok::handler::FrameHandler;
-use crate::tiktok::session;
+use crate::tiktok::pace::{stagger, SignBudget};
+use crate::tiktok::session::{self, Pacing};
 
 /// What the process reads events from.
 pub enum Mode {
@@ -86,6 +93,7 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
         status,
         shutdown: shutdown.clone(),
     };
+    let mut first_error: Option<anyhow::Error> = None;
     let mut readers = Vec::new();
     match mode {
         Mode::Replay(files) => {
@@ -102,20 +110,15 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
             })?);
         }
         Mode::Run => {
-            for host in &config.tiktok_hosts {
-                let (ctx, reader_config, host) = (ctx.clone(), config.reader.clone(), host.clone());
-                readers.push(spawn(&format!("reader-{host}"), &shutdown, move || {
-                    session::run(&host, &reader_config, &ctx);
-                    Ok(())
-                })?);
+            if let Err(e) = supervise(&config, &ctx, &writer_thread) {
+                first_error.get_or_insert(e);
             }
         }
     }
     drop(ctx); // the readers hold the only senders now
 
-    let mut first_error: Option<anyhow::Error> = None;
     for reader in readers {
-        if let Err(e) = join(reader) {
+        if let Err(e) = join(reader).and_then(|r| r) {
             first_error.get_or_insert(e);
         }
     }
@@ -143,6 +146,230 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
             );
             Ok(())
         }
+    }
+}
+
+/// Runs the live readers until the process stops, a reader ends on its own (the writer is
+/// gone) or the writer thread ends; answers SIGHUP by reloading the hosts. Returns once every
+/// reader has ended.
+fn supervise<W>(
+    config: &Config,
+    ctx: &ReaderContext,
+    writer: &JoinHandle<W>,
+) -> anyhow::Result<()> {
+    let budget = Arc::new(SignBudget::new(
+        config.reader.sign_per_minute,
+        config.reader.sign_burst,
+        Instant::now(),
+    ));
+    let process = ctx.shutdown.clone();
+    let start = {
+        let (ctx, reader_config) = (ctx.clone(), config.reader.clone());
+        move |host: &str, stop: Shutdown, first_lookup_after: Duration| {
+            let ctx = ReaderContext {
+                shutdown: stop,
+                ..ctx.clone()
+            };
+            let (reader_config, host_name) = (reader_config.clone(), host.to_string());
+            let pacing = Pacing {
+                sign_budget: budget.clone(),
+                first_lookup_after,
+            };
+            spawn(&format!("reader-{host}"), &process, move || {
+                session::run(&host_name, &reader_config, &ctx, &pacing)
+            })
+        }
+    };
+    let mut readers = Supervisor::new(
+        start,
+        ctx.shutdown.clone(),
+        config.reader.poll_interval,
+        ctx.status.clone(),
+        ctx.metrics.clone(),
+    );
+    if config.tiktok_hosts.is_empty() {
+        log::info!(
+            "no TikTok host to capture yet: add handles to TIKTOK_HOSTS_FILE and send SIGHUP"
+        );
+    }
+    readers.want(config.tiktok_hosts.clone());
+    let mut result = Ok(());
+    loop {
+        if let Err(e) = readers.reconcile() {
+            result = Err(e);
+            break;
+        }
+        if ctx.shutdown.is_triggered() || writer.is_finished() || readers.reader_ended() {
+            break;
+        }
+        if ctx.shutdown.take_reload() {
+            reload(&config.host_sources, &mut readers);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    match readers.stop_all() {
+        Some(e) => Err(e),
+        None => result,
+    }
+}
+
+/// SIGHUP: the hosts of TIKTOK_HOST and TIKTOK_HOSTS_FILE again; on a bad file, no change.
+fn reload<S: FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>>(
+    sources: &HostSources,
+    readers: &mut Supervisor<S>,
+) {
+    if sources.file.is_none() {
+        log::info!("SIGHUP received; TIKTOK_HOSTS_FILE is not set, hosts unchanged");
+        return;
+    }
+    match sources.load() {
+        Ok(hosts) => readers.want(hosts),
+        Err(e) => log::error!(
+            "hosts not reloaded, keeping the {} running: {e}",
+            readers.wanted.len()
+        ),
+    }
+}
+
+/// One reader thread and its own stop flag.
+struct Hosted {
+    host: String,
+    stop: Shutdown,
+    thread: JoinHandle<()>,
+}
+
+/// The live readers kept in step with the wanted hosts. `start(host, stop, first_lookup_after)`
+/// spawns one reader.
+struct Supervisor<S> {
+    start: S,
+    /// The process-wide flag; each reader's stop flag is a child of it.
+    process: Shutdown,
+    poll_interval: Duration,
+    status: Arc<Status>,
+    metrics: Arc<Metrics>,
+    wanted: Vec<String>,
+    running: Vec<Hosted>,
+    /// Asked to stop, not yet ended; a host re-added meanwhile starts once its old reader ended.
+    stopping: Vec<Hosted>,
+}
+
+impl<S: FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>> Supervisor<S> {
+    fn new(
+        start: S,
+        process: Shutdown,
+        poll_interval: Duration,
+        status: Arc<Status>,
+        metrics: Arc<Metrics>,
+    ) -> Supervisor<S> {
+        Supervisor {
+            start,
+            process,
+            poll_interval,
+            status,
+            metrics,
+            wanted: Vec::new(),
+            running: Vec::new(),
+            stopping: Vec::new(),
+        }
+    }
+
+    /// The hosts to run from now on; `reconcile` does the rest.
+    fn want(&mut self, hosts: Vec<String>) {
+        let added: Vec<&str> = hosts
+            .iter()
+            .filter(|h| !self.wanted.contains(h))
+            .map(String::as_str)
+            .collect();
+        let removed: Vec<&str> = self
+            .wanted
+            .iter()
+            .filter(|h| !hosts.contains(h))
+            .map(String::as_str)
+            .collect();
+        if !added.is_empty() || !removed.is_empty() {
+            log::info!(
+                "hosts hosts={} added={} removed={}",
+                hosts.len(),
+                added.join(","),
+                removed.join(",")
+            );
+        }
+        self.metrics.host_states.set_host_count(hosts.len());
+        self.wanted = hosts;
+    }
+
+    /// Forgets ended readers of removed hosts, stops readers of removed hosts, starts readers
+    /// of new hosts (spread over one poll interval). Fails only if a thread cannot be spawned.
+    fn reconcile(&mut self) -> anyhow::Result<()> {
+        let (ended, still): (Vec<Hosted>, Vec<Hosted>) = self
+            .stopping
+            .drain(..)
+            .partition(|r| r.thread.is_finished());
+        self.stopping = still;
+        let mut first_error = None;
+        for reader in ended {
+            if let Err(e) = join(reader.thread) {
+                first_error.get_or_insert(e);
+            }
+            self.status.remove_reader(&reader.host);
+            self.metrics.host_states.remove(&reader.host);
+            log::info!("reader removed host={}", reader.host);
+        }
+        let (keep, removed): (Vec<Hosted>, Vec<Hosted>) = self
+            .running
+            .drain(..)
+            .partition(|r| self.wanted.contains(&r.host));
+        self.running = keep;
+        for reader in removed {
+            reader.stop.trigger();
+            self.stopping.push(reader);
+        }
+        let new: Vec<String> = self
+            .wanted
+            .iter()
+            .filter(|h| {
+                !self.running.iter().any(|r| &r.host == *h)
+                    && !self.stopping.iter().any(|r| &r.host == *h)
+            })
+            .cloned()
+            .collect();
+        for (i, host) in new.iter().enumerate() {
+            let stop = self.process.child();
+            let thread = (self.start)(
+                host,
+                stop.clone(),
+                stagger(i, new.len(), self.poll_interval),
+            )?;
+            self.running.push(Hosted {
+                host: host.clone(),
+                stop,
+                thread,
+            });
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// A running reader ended without being asked to: its writer is gone (or it panicked).
+    fn reader_ended(&self) -> bool {
+        self.running.iter().any(|r| r.thread.is_finished())
+    }
+
+    /// Stops every reader and waits for them; the first panic, if any.
+    fn stop_all(self) -> Option<anyhow::Error> {
+        let readers: Vec<Hosted> = self.running.into_iter().chain(self.stopping).collect();
+        for reader in &readers {
+            reader.stop.trigger();
+        }
+        let mut first_error = None;
+        for reader in readers {
+            if let Err(e) = join(reader.thread) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error
     }
 }
 
