@@ -485,3 +485,191 @@ fn replay(files: &[PathBuf], ctx: &ReaderContext) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// Fake readers: each records its start and runs until its stop flag, lingering
+    /// `linger` after it (a reader finishing its current step) while counted as alive.
+    struct Fakes {
+        starts: Arc<Mutex<Vec<(String, Duration)>>>,
+        alive: Arc<Mutex<Vec<String>>>,
+        most_alive_of_one_host: Arc<AtomicUsize>,
+    }
+
+    fn supervisor(
+        process: &Shutdown,
+        linger: Duration,
+    ) -> (
+        Supervisor<impl FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>>,
+        Fakes,
+        Arc<Status>,
+    ) {
+        let fakes = Fakes {
+            starts: Arc::default(),
+            alive: Arc::default(),
+            most_alive_of_one_host: Arc::default(),
+        };
+        let (starts, alive, most) = (
+            fakes.starts.clone(),
+            fakes.alive.clone(),
+            fakes.most_alive_of_one_host.clone(),
+        );
+        let status = Arc::new(Status::new());
+        let reader_status = status.clone();
+        let start = move |host: &str, stop: Shutdown, first: Duration| {
+            starts.lock().unwrap().push((host.to_string(), first));
+            let (alive, most, status, host) = (
+                alive.clone(),
+                most.clone(),
+                reader_status.clone(),
+                host.to_string(),
+            );
+            {
+                let mut alive = alive.lock().unwrap();
+                alive.push(host.clone());
+                let n = alive.iter().filter(|h| **h == host).count();
+                most.fetch_max(n, Ordering::SeqCst);
+            }
+            status.set_reader(&host, "polling", 0, None);
+            Ok(std::thread::spawn(move || {
+                while !stop.is_triggered() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                std::thread::sleep(linger);
+                status.set_reader(&host, "stopped", 0, None);
+                let mut alive = alive.lock().unwrap();
+                let i = alive.iter().position(|h| *h == host).unwrap();
+                alive.remove(i);
+            }))
+        };
+        let sup = Supervisor::new(
+            start,
+            process.clone(),
+            Duration::from_secs(60),
+            status.clone(),
+            Arc::new(Metrics::new()),
+        );
+        (sup, fakes, status)
+    }
+
+    fn hosts(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn running(
+        sup: &Supervisor<impl FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>>,
+    ) -> Vec<String> {
+        sup.running.iter().map(|r| r.host.clone()).collect()
+    }
+
+    /// Reconciles until nothing is left stopping (fails after 5 s).
+    fn settle(
+        sup: &mut Supervisor<
+            impl FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>,
+        >,
+    ) {
+        let end = Instant::now() + Duration::from_secs(5);
+        loop {
+            sup.reconcile().unwrap();
+            if sup.stopping.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < end, "readers did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn reload_starts_new_hosts_stops_removed_ones_and_leaves_the_rest_alone() {
+        let process = Shutdown::new();
+        let (mut sup, fakes, status) = supervisor(&process, Duration::ZERO);
+        sup.want(hosts(&["a", "b", "c"]));
+        settle(&mut sup);
+        assert_eq!(running(&sup), ["a", "b", "c"]);
+        assert_eq!(
+            *fakes.starts.lock().unwrap(),
+            [
+                ("a".to_string(), Duration::ZERO),
+                ("b".to_string(), Duration::from_secs(20)),
+                ("c".to_string(), Duration::from_secs(40)),
+            ],
+            "first lookups spread over the poll interval"
+        );
+        let b_thread = sup.running[1].thread.thread().id();
+
+        sup.want(hosts(&["b", "c", "d"]));
+        settle(&mut sup);
+        assert_eq!(running(&sup), ["b", "c", "d"]);
+        assert_eq!(sup.running[0].thread.thread().id(), b_thread, "b untouched");
+        let starts: Vec<String> = fakes
+            .starts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.0.clone())
+            .collect();
+        assert_eq!(starts, ["a", "b", "c", "d"], "only d was started");
+        assert_eq!(
+            *fakes.alive.lock().unwrap(),
+            ["b", "c", "d"],
+            "a's reader ended"
+        );
+        let names: Vec<String> = status.readers().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["b", "c", "d"], "/healthz forgets a removed host");
+        assert!(
+            !process.is_triggered(),
+            "removing a host does not stop the process"
+        );
+        assert!(!sup.reader_ended());
+
+        assert!(sup.stop_all().is_none());
+        assert!(fakes.alive.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_host_added_back_while_its_reader_stops_gets_one_reader_at_a_time() {
+        let process = Shutdown::new();
+        let (mut sup, fakes, _) = supervisor(&process, Duration::from_millis(300));
+        sup.want(hosts(&["a"]));
+        sup.reconcile().unwrap();
+        sup.want(Vec::new());
+        sup.reconcile().unwrap();
+        sup.want(hosts(&["a"]));
+        sup.reconcile().unwrap();
+        assert!(
+            running(&sup).is_empty(),
+            "the new reader waits for the old one"
+        );
+        settle(&mut sup);
+        sup.reconcile().unwrap();
+        assert_eq!(running(&sup), ["a"]);
+        assert_eq!(fakes.starts.lock().unwrap().len(), 2);
+        assert_eq!(fakes.most_alive_of_one_host.load(Ordering::SeqCst), 1);
+        assert!(sup.stop_all().is_none());
+    }
+
+    #[test]
+    fn the_process_flag_stops_every_reader_and_a_lone_end_is_noticed() {
+        let process = Shutdown::new();
+        let (mut sup, fakes, _) = supervisor(&process, Duration::ZERO);
+        sup.want(hosts(&["a", "b"]));
+        sup.reconcile().unwrap();
+        sup.running[0].stop.trigger();
+        let end = Instant::now() + Duration::from_secs(5);
+        while !sup.reader_ended() {
+            assert!(Instant::now() < end);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        process.trigger();
+        let end = Instant::now() + Duration::from_secs(5);
+        while !fakes.alive.lock().unwrap().is_empty() {
+            assert!(Instant::now() < end, "b did not see the process flag");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(sup.stop_all().is_none());
+    }
+}

@@ -1202,4 +1202,114 @@ mod tests {
         let debug = format!("{:?}", config(&allowed).unwrap());
         assert!(!debug.contains("s3cr3t"), "{debug}");
     }
+
+    #[test]
+    fn hosts_file_lines_comments_and_blanks() {
+        let text = "# my rooms\n@alpha\n\n  beta   # the second one\nhttps://www.tiktok.com/@gamma/live\n@alpha\n\t\n";
+        assert_eq!(parse_hosts_file(text).unwrap(), ["alpha", "beta", "gamma"]);
+        assert_eq!(parse_hosts_file("").unwrap(), Vec::<String>::new());
+        let bad = parse_hosts_file("ok\nnot a handle\n# fine\nbad!\n").unwrap_err();
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(
+            bad[0].starts_with("line 2: `not a handle` is not a TikTok user"),
+            "{bad:?}"
+        );
+        assert!(bad[1].starts_with("line 4: "), "{bad:?}");
+    }
+
+    fn temp_file(tag: &str, text: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("chakal-hosts-{tag}-{}.txt", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn hosts_file_is_merged_with_tiktok_host_and_read_again_on_demand() {
+        let path = temp_file("merge", "@b\nc\n");
+        let file = path.to_str().unwrap();
+        let c = Config::from_map(&env(&[
+            ("TIKTOK_HOST", "@a,b"),
+            ("TIKTOK_HOSTS_FILE", file),
+        ]))
+        .unwrap();
+        assert_eq!(c.tiktok_hosts, ["a", "b", "c"]);
+        std::fs::write(&path, "d\n# c is gone\n").unwrap();
+        assert_eq!(c.host_sources.load().unwrap(), ["a", "b", "d"]);
+        std::fs::write(&path, "d\nno way\n").unwrap();
+        let err = c.host_sources.load().unwrap_err().to_string();
+        assert!(
+            err.contains("line 2: `no way` is not a TikTok user"),
+            "{err}"
+        );
+        std::fs::remove_file(&path).unwrap();
+
+        let err = c.host_sources.load().unwrap_err().to_string();
+        assert!(err.starts_with("cannot read TIKTOK_HOSTS_FILE"), "{err}");
+        let err = Config::from_map(&env(&[("TIKTOK_HOSTS_FILE", file)])).unwrap_err();
+        assert_eq!(err.problems[0].var, "TIKTOK_HOSTS_FILE");
+    }
+
+    #[test]
+    fn an_empty_hosts_file_is_enough_to_start() {
+        let path = temp_file("empty", "# filled in later\n");
+        let c = Config::from_map(&env(&[("TIKTOK_HOSTS_FILE", path.to_str().unwrap())])).unwrap();
+        assert!(c.tiktok_hosts.is_empty());
+        assert_eq!(c.host_sources.file.as_deref(), Some(path.as_path()));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn sign_rate_defaults_and_bounds() {
+        let r = config(&[]).unwrap().reader;
+        assert_eq!((r.sign_per_minute, r.sign_burst), (10, 3));
+        let r = config(&[("SIGN_RATE_PER_MIN", "120"), ("SIGN_RATE_BURST", "1")])
+            .unwrap()
+            .reader;
+        assert_eq!((r.sign_per_minute, r.sign_burst), (120, 1));
+        let err = config(&[("SIGN_RATE_PER_MIN", "0"), ("SIGN_RATE_BURST", "many")]).unwrap_err();
+        let vars: Vec<&str> = err.problems.iter().map(|p| p.var).collect();
+        assert_eq!(vars, ["SIGN_RATE_PER_MIN", "SIGN_RATE_BURST"]);
+    }
+
+    #[test]
+    fn proxy_urls() {
+        assert_eq!(parse_proxy("").unwrap(), None);
+        let p = parse_proxy("http://us%40r:p%3Ass@Proxy.example:3128/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (p.tls, p.host.as_str(), p.port, p.user.as_str()),
+            (false, "proxy.example", 3128, "us@r")
+        );
+        assert_eq!(p.password.expose(), "p:ss");
+        assert_eq!(p.endpoint(), "http://proxy.example:3128");
+        assert!(p.has_credentials());
+        let p = parse_proxy("https://[::1]").unwrap().unwrap();
+        assert_eq!((p.tls, p.host.as_str(), p.port), (true, "::1", 443));
+        assert_eq!(p.endpoint(), "https://[::1]:443");
+        assert!(!p.has_credentials());
+        assert_eq!(parse_proxy("HTTP://10.0.0.1").unwrap().unwrap().port, 80);
+        for bad in [
+            "proxy.example:3128",
+            "socks5://h:1080",
+            "http://h:99999",
+            "http://:8080",
+            "http://h:8080/path",
+            "http://u:p@",
+        ] {
+            assert!(parse_proxy(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn proxy_errors_and_debug_never_show_the_password() {
+        let err = config(&[("TIKTOK_PROXY", "http://user:hunter2@h:notaport")]).unwrap_err();
+        assert_eq!(err.problems[0].var, "TIKTOK_PROXY");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let c = config(&[("TIKTOK_PROXY", "http://user:hunter2@h:8080")]).unwrap();
+        assert!(c.reader.proxy.is_some());
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+    }
 }

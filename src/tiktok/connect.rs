@@ -752,4 +752,198 @@ internal_ext=internal_src%3Adim%7Cwss_push_room_id%3A7&version_code=270000"
             "tcp"
         );
     }
+
+    /// A one-connection CONNECT proxy on 127.0.0.1:0 requiring `Basic {user:pass}` (unless
+    /// `credentials` is empty): sends its
+    /// request head on the channel, answers `answer` if the credentials match (else 407), and
+    /// on a 2xx forwards bytes both ways to the requested target.
+    fn connect_proxy(
+        credentials: &'static str,
+        answer: &'static str,
+    ) -> (u16, mpsc::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let wanted = format!(
+            "proxy-authorization: basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        )
+        .to_ascii_lowercase();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut client, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).unwrap();
+            let authorised =
+                credentials.is_empty() || head.to_ascii_lowercase().lines().any(|l| l == wanted);
+            let target = head.split_whitespace().nth(1).unwrap().to_string();
+            let _ = tx.send(head);
+            if !authorised {
+                let _ = client.write_all(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+                );
+                return;
+            }
+            client.write_all(answer.as_bytes()).unwrap();
+            if !answer.starts_with("HTTP/1.1 2") {
+                return;
+            }
+            let upstream = TcpStream::connect(target).unwrap();
+            let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut u2);
+                let _ = u2.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut client, mut upstream) = (client, upstream);
+            let _ = std::io::copy(&mut upstream, &mut client);
+            let _ = client.shutdown(std::net::Shutdown::Write);
+        });
+        (port, rx)
+    }
+
+    fn via(port: u16, user: &str, password: &str) -> Option<TiktokProxy> {
+        Some(TiktokProxy {
+            tls: false,
+            host: "127.0.0.1".into(),
+            port,
+            user: user.into(),
+            password: Secret::new(password.into()),
+        })
+    }
+
+    #[test]
+    fn the_socket_goes_through_the_proxy_tunnel() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ws = tungstenite::accept_hdr(stream, |req: &Request, resp: Response| {
+                tx.send(
+                    req.headers()
+                        .get("cookie")
+                        .map(|v| v.to_str().unwrap().to_string()),
+                )
+                .unwrap();
+                Ok(resp)
+            })
+            .unwrap();
+            ws.send(tungstenite::Message::Binary(b"through".to_vec().into()))
+                .unwrap();
+            let _ = ws.read();
+        });
+        let (proxy_port, heads) =
+            connect_proxy("u:p@ss", "HTTP/1.1 200 Connection established\r\n\r\n");
+        let mut req = request(port, "ws");
+        req.proxy = via(proxy_port, "u", "p@ss");
+        let mut socket = open(&req, &timings()).unwrap();
+        let head = heads.recv().unwrap();
+        assert!(
+            head.starts_with(&format!(
+                "CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            )),
+            "{head}"
+        );
+        assert!(head.contains("User-Agent: UA/1.0 (test)\r\n"), "{head}");
+        assert!(
+            !head.contains("cursor"),
+            "the signed URL stays inside the tunnel: {head}"
+        );
+        assert_eq!(
+            rx.recv().unwrap().as_deref(),
+            Some("ttwid=abc; tt-target-idc=useast1a")
+        );
+        let end = Instant::now() + Duration::from_secs(2);
+        let frame = loop {
+            match socket.ws.read() {
+                Ok(m) => break m,
+                Err(tungstenite::Error::Io(e))
+                    if Instant::now() < end
+                        && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(frame.into_data().as_ref(), b"through");
+        drop(socket);
+        server.join().unwrap();
+    }
+
+    /// A target that must never be reached: counts connections.
+    fn untouched_target() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for _ in listener.incoming() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        (port, hits)
+    }
+
+    #[test]
+    fn proxy_failures_never_fall_back_to_a_direct_connection() {
+        let (port, hits) = untouched_target();
+        let attempt = |proxy: Option<TiktokProxy>| {
+            let mut req = request(port, "ws");
+            req.proxy = proxy;
+            open(&req, &timings()).err().unwrap()
+        };
+
+        let (proxy_port, heads) = connect_proxy("u:right", "HTTP/1.1 200 OK\r\n\r\n");
+        let err = attempt(via(proxy_port, "u", "wrong-pw"));
+        assert!(heads
+            .recv()
+            .unwrap()
+            .contains("Proxy-Authorization: Basic "));
+        assert_eq!(err.kind(), "proxy");
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            format!("proxy http://127.0.0.1:{proxy_port} refused the tunnel to 127.0.0.1:{port} with HTTP 407; check the credentials in TIKTOK_PROXY")
+        );
+
+        let (proxy_port, _) =
+            connect_proxy("", "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        let err = attempt(via(proxy_port, "", ""));
+        assert_eq!((err.kind(), err.is_rejection()), ("proxy", false));
+        assert!(err.to_string().ends_with("with HTTP 502"), "{err}");
+
+        let (proxy_port, _) = connect_proxy("", "SSH-2.0-nope\r\n\r\n");
+        assert_eq!(attempt(via(proxy_port, "", "")).kind(), "proxy");
+
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = attempt(via(closed, "u", "pw"));
+        assert_eq!(err.kind(), "proxy");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "cannot reach proxy http://127.0.0.1:{closed} (TIKTOK_PROXY)"
+            )),
+            "{err}"
+        );
+
+        let tls_proxy = raw_server(b"not TLS\r\n");
+        let mut proxy = via(tls_proxy, "", "").unwrap();
+        proxy.tls = true;
+        assert_eq!(
+            attempt(Some(proxy)).kind(),
+            "tls",
+            "TLS to an https:// proxy"
+        );
+
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "no direct connection"
+        );
+    }
 }
