@@ -573,6 +573,16 @@ mod tests {
     }
 
     fn start(config: ReaderConfig) -> Daemon {
+        start_paced(
+            config,
+            Pacing {
+                sign_budget: Arc::new(SignBudget::new(600, 10, Instant::now())),
+                first_lookup_after: Duration::ZERO,
+            },
+        )
+    }
+
+    fn start_paced(config: ReaderConfig, pacing: Pacing) -> Daemon {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(10_000);
         let ctx = ReaderContext {
@@ -580,10 +590,6 @@ mod tests {
             metrics,
             status: Arc::new(Status::new()),
             shutdown: Shutdown::new(),
-        };
-        let pacing = Pacing {
-            sign_budget: Arc::new(SignBudget::new(600, 10, Instant::now())),
-            first_lookup_after: Duration::ZERO,
         };
         let thread = std::thread::spawn({
             let ctx = ctx.clone();
@@ -925,5 +931,65 @@ mod tests {
             "no room id, no connection"
         );
         assert!(count(&metrics, "chakal_lookups_total", "outcome=\"offline\"") >= 2);
+    }
+
+    #[test]
+    fn signing_waits_for_the_shared_budget_and_a_429_holds_it_off_for_everyone() {
+        let fake = FakeHttp::start();
+        fake.route("/@someone/live", vec![page("7140000000000000001", 2)]);
+        fake.route(
+            "/webcast/room/info/",
+            vec![Reply::new(
+                200,
+                r#"{"status_code":0,"data":{"status":2,"title":"t"}}"#,
+            )],
+        );
+        fake.route(
+            "/webcast/fetch",
+            vec![Reply::new(429, "{}").header("Retry-After", "2")],
+        );
+        let budget = Arc::new(SignBudget::new(60, 1, Instant::now()));
+        assert_eq!(
+            budget.reserve(Instant::now()),
+            Duration::ZERO,
+            "another host took the only token"
+        );
+        let started = Instant::now();
+        let daemon = start_paced(
+            fast(reader_config(&fake.base, &[])),
+            Pacing {
+                sign_budget: budget.clone(),
+                first_lookup_after: Duration::from_millis(300),
+            },
+        );
+        daemon.wait_until("waiting for a token", || daemon.state() == "waiting_sign");
+        daemon.wait_until("the sign request", || {
+            !fake.seen("/webcast/fetch").is_empty()
+        });
+        let lookup = fake.seen("/@someone/live")[0].at;
+        let sign = fake.seen("/webcast/fetch")[0].at;
+        assert!(
+            lookup - started >= Duration::from_millis(300),
+            "first lookup staggered"
+        );
+        assert!(
+            sign - started >= Duration::from_millis(900),
+            "signed only once a token came: {:?}",
+            sign - started
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let wait = budget.reserve(Instant::now());
+        assert!(
+            wait >= Duration::from_millis(1800),
+            "Retry-After holds every reader off: {wait:?}"
+        );
+        let metrics = daemon.ctx.metrics.clone();
+        daemon.stop();
+        assert!(metrics.sign_wait_seconds.get() >= 0.5);
+        let states = metrics.render();
+        assert!(
+            states.contains("chakal_host_state{host=\"someone\",state=\"stopped\"} 1"),
+            "{states}"
+        );
     }
 }
