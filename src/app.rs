@@ -214,10 +214,7 @@ fn supervise<W>(
 }
 
 /// SIGHUP: the hosts of TIKTOK_HOST and TIKTOK_HOSTS_FILE again; on a bad file, no change.
-fn reload<S: FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>>(
-    sources: &HostSources,
-    readers: &mut Supervisor<S>,
-) {
+fn reload(sources: &HostSources, readers: &mut Supervisor<impl StartReader>) {
     if sources.file.is_none() {
         log::info!("SIGHUP received; TIKTOK_HOSTS_FILE is not set, hosts unchanged");
         return;
@@ -230,6 +227,10 @@ fn reload<S: FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>>(
         ),
     }
 }
+
+/// Spawns the reader of `host` with its stop flag, first lookup after the given delay.
+trait StartReader: FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>> {}
+impl<F: FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>> StartReader for F {}
 
 /// One reader thread and its own stop flag.
 struct Hosted {
@@ -253,7 +254,7 @@ struct Supervisor<S> {
     stopping: Vec<Hosted>,
 }
 
-impl<S: FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>> Supervisor<S> {
+impl<S: StartReader> Supervisor<S> {
     fn new(
         start: S,
         process: Shutdown,
@@ -503,11 +504,7 @@ mod tests {
     fn supervisor(
         process: &Shutdown,
         linger: Duration,
-    ) -> (
-        Supervisor<impl FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>>,
-        Fakes,
-        Arc<Status>,
-    ) {
+    ) -> (Supervisor<impl StartReader>, Fakes, Arc<Status>) {
         let fakes = Fakes {
             starts: Arc::default(),
             alive: Arc::default(),
@@ -560,18 +557,12 @@ mod tests {
         names.iter().map(|s| s.to_string()).collect()
     }
 
-    fn running(
-        sup: &Supervisor<impl FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>>,
-    ) -> Vec<String> {
+    fn running(sup: &Supervisor<impl StartReader>) -> Vec<String> {
         sup.running.iter().map(|r| r.host.clone()).collect()
     }
 
     /// Reconciles until nothing is left stopping (fails after 5 s).
-    fn settle(
-        sup: &mut Supervisor<
-            impl FnMut(&str, Shutdown, Duration) -> anyhow::Result<JoinHandle<()>>,
-        >,
-    ) {
+    fn settle(sup: &mut Supervisor<impl StartReader>) {
         let end = Instant::now() + Duration::from_secs(5);
         loop {
             sup.reconcile().unwrap();
