@@ -26,6 +26,8 @@ help:
 	@echo "make clickhouse-stop  stop it"
 	@echo "make query SQL='…'    run a query against the local ClickHouse"
 	@echo "make schema           apply the migrations in sql/ to CLICKHOUSE_CONN"
+	@echo "make install          build and install the binary, systemd units and env template (PREFIX, DESTDIR)"
+	@echo "make test-deploy      lint the Dockerfile and check docker-compose.yml (no Docker engine needed)"
 
 build:
 	cargo build --release --locked
@@ -82,6 +84,7 @@ query:
 
 test: venv
 	cd tools/clickhouse-dev && ../../$(PYTHON) -m unittest -q test_chfront
+	$(MAKE) --no-print-directory test-deploy
 	cargo build --tests --locked
 	cargo test --locked
 
@@ -95,3 +98,52 @@ fmt:
 clean: clickhouse-stop
 	cargo clean
 	rm -rf $(VENV) $(DATA)
+
+# --- Installing on a host (systemd) -------------------------------------------------------------
+# `sudo make install`: the release binary in $(PREFIX)/bin, the units (chakal-ingest.service, and
+# the template chakal-ingest@.service for one instance per group of hosts) in $(UNITDIR), the
+# configuration template in /etc/chakal-ingest, the README in $(DOCDIR). DESTDIR stages it all
+# under another root (packaging); `make install-files` does the same without building.
+PREFIX  ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+DOCDIR  ?= $(PREFIX)/share/doc/chakal-ingest
+UNITS   := chakal-ingest.service chakal-ingest@.service
+
+.PHONY: install install-files uninstall
+
+install: build
+	@$(MAKE) --no-print-directory install-files
+
+install-files:
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/chakal-ingest
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	@# The units name /usr/local; point them at $(PREFIX).
+	for unit in $(UNITS); do \
+		sed 's|/usr/local/|$(PREFIX)/|g' deploy/$$unit > $(DESTDIR)$(UNITDIR)/$$unit && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
+	done
+	install -D -m 0644 env.sample $(DESTDIR)/etc/chakal-ingest/chakal-ingest.env.sample
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	@echo "installed. Next: cp /etc/chakal-ingest/chakal-ingest.env.sample /etc/chakal-ingest/chakal-ingest.env,"
+	@echo "edit it, then: systemctl daemon-reload && systemctl enable --now chakal-ingest"
+	@echo "(one instance per group of hosts: /etc/chakal-ingest/NAME.env and chakal-ingest@NAME)"
+
+# Leaves /etc/chakal-ingest (your configuration) and /var/lib/chakal-ingest (the spool) in place.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/chakal-ingest $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	rm -f $(DESTDIR)/etc/chakal-ingest/chakal-ingest.env.sample
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# --- Checks of the deployment files (no Docker engine needed) ------------------------------------
+# hadolint and PyYAML from PyPI into the project venv; deploy/test_deploy.py lints the Dockerfile,
+# checks the Docker build context and docker-compose.yml. The systemd units and dashboards are
+# checked by cargo test (tests/deploy.rs, tests/grafana.rs).
+.PHONY: venv-deploy test-deploy
+
+venv-deploy: $(VENV)/.installed-deploy
+$(VENV)/.installed-deploy: deploy/requirements-test.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r deploy/requirements-test.txt
+	touch $@
+
+test-deploy: venv-deploy
+	$(PYTHON) -m unittest -v deploy/test_deploy.py

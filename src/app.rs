@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 
 use crate::clickhouse::client::Client;
 use crate::clickhouse::{schema, Writer, WriterConfig};
-use crate::config::{Config, HostSources};
+use crate::config::{Config, HostSources, RawMessages};
 use crate::demo::{DemoRoom, DEMO_ROOM_ID};
 use crate::health::HealthServer;
 use crate::metrics::Metrics;
@@ -47,6 +47,8 @@ pub struct ReaderContext {
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,
     pub shutdown: Shutdown,
+    /// `RAW_MESSAGES`: which messages readers also send whole.
+    pub raw_messages: RawMessages,
 }
 
 pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -92,6 +94,7 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
         metrics: metrics.clone(),
         status,
         shutdown: shutdown.clone(),
+        raw_messages: config.raw_messages,
     };
     let mut first_error: Option<anyhow::Error> = None;
     let mut readers = Vec::new();
@@ -446,7 +449,8 @@ fn demo(interval: Duration, ctx: &ReaderContext) {
     ctx.status.set_reader("demo", "demo", DEMO_ROOM_ID, None);
     ctx.metrics.readers.with_label_values(&["demo"]).inc();
     let mut room = DemoRoom::new(now_ms() as u64);
-    let mut handler = FrameHandler::new(DEMO_ROOM_ID, ctx.metrics.clone());
+    let mut handler =
+        FrameHandler::new(DEMO_ROOM_ID, ctx.metrics.clone()).with_raw_messages(ctx.raw_messages);
     log::info!(
         "demo room started room_id={DEMO_ROOM_ID} interval_ms={}",
         interval.as_millis()
@@ -467,7 +471,7 @@ fn demo(interval: Duration, ctx: &ReaderContext) {
 
 /// `replay FILE…`: every frame of every file, then done.
 fn replay(files: &[PathBuf], ctx: &ReaderContext) -> anyhow::Result<()> {
-    let mut handler = FrameHandler::new(0, ctx.metrics.clone());
+    let mut handler = FrameHandler::new(0, ctx.metrics.clone()).with_raw_messages(ctx.raw_messages);
     for path in files {
         let name = path.display().to_string();
         ctx.status.set_reader(&name, "replay", 0, None);

@@ -38,6 +38,7 @@ pub const VARS: &[Var] = &[
     Var { name: "BATCH_MAX_ROWS", default: "5000", doc: "A table's batch is inserted as soon as it holds this many rows" },
     Var { name: "CLICKHOUSE_INIT_SCHEMA", default: "true", doc: "true: apply the migrations in sql/ (embedded in the binary) at startup" },
     Var { name: "CLICKHOUSE_TIMEOUT_MS", default: "10000", doc: "Timeout of one ClickHouse HTTP request (connect + send + answer)" },
+    Var { name: "RAW_MESSAGES", default: "unknown", doc: "Which messages are also kept whole in raw_messages (for `chakal-ingest redecode`): all, unknown (methods without a decoder, and messages that failed to decode) or off" },
     Var { name: "SHUTDOWN_TIMEOUT_MS", default: "8000", doc: "On SIGTERM/SIGINT, how long the final flush may take before the process gives up (keep below Docker's 10 s)" },
     Var { name: "SIGN_API_KEY", default: "", doc: "Euler Stream sign-server API key (sent as `x-api-key`); empty = anonymous, with lower rate limits" },
     Var { name: "SIGN_API_URL", default: "https://api.eulerstream.com", doc: "Base URL of the sign server (`GET {url}/webcast/fetch`); http:// or https://" },
@@ -195,6 +196,17 @@ pub fn parse_hosts_file(text: &str) -> Result<Vec<String>, Vec<String>> {
     }
 }
 
+/// Which messages the readers also hand over whole, for the `raw_messages` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawMessages {
+    /// Every message, decoded or not: a lossless archive that `redecode` can replay.
+    All,
+    /// Messages of unknown methods and messages that failed to decode.
+    Unknown,
+    /// None: such messages are counted and dropped.
+    Off,
+}
+
 /// A logged-in TikTok session (PROTOCOL.md §3.7), for 18+ rooms.
 #[derive(Clone, Debug)]
 pub struct TiktokSession {
@@ -316,6 +328,7 @@ pub struct Config {
     pub init_schema: bool,
     pub clickhouse_timeout: Duration,
     pub shutdown_timeout: Duration,
+    pub raw_messages: RawMessages,
     pub reader: ReaderConfig,
 }
 
@@ -372,6 +385,7 @@ impl Config {
         let clickhouse_timeout =
             p.parse("CLICKHOUSE_TIMEOUT_MS", |v| parse_millis(v, 100, 600_000));
         let shutdown_timeout = p.parse("SHUTDOWN_TIMEOUT_MS", |v| parse_millis(v, 100, 600_000));
+        let raw_messages = p.parse("RAW_MESSAGES", parse_raw_messages);
         let reader = parse_reader(&mut p);
 
         let (host_sources, tiktok_hosts) = match (listed_hosts, hosts_file) {
@@ -412,6 +426,7 @@ impl Config {
             init_schema,
             clickhouse_timeout,
             shutdown_timeout,
+            raw_messages,
             reader,
         ) {
             (
@@ -428,6 +443,7 @@ impl Config {
                 Some(init_schema),
                 Some(clickhouse_timeout),
                 Some(shutdown_timeout),
+                Some(raw_messages),
                 Some(reader),
             ) if p.problems.is_empty() => Ok(Config {
                 tiktok_hosts,
@@ -443,6 +459,7 @@ impl Config {
                 init_schema,
                 clickhouse_timeout,
                 shutdown_timeout,
+                raw_messages,
                 reader,
             }),
             _ => Err(ConfigError {
@@ -536,6 +553,18 @@ fn parse_bool(v: &str) -> Result<bool, String> {
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err(format!(
             "{} is not a boolean; expected true or false",
+            shown(v)
+        )),
+    }
+}
+
+fn parse_raw_messages(v: &str) -> Result<RawMessages, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "all" => Ok(RawMessages::All),
+        "unknown" => Ok(RawMessages::Unknown),
+        "off" | "none" => Ok(RawMessages::Off),
+        _ => Err(format!(
+            "{} is not a raw-store mode; expected all, unknown or off",
             shown(v)
         )),
     }

@@ -5,6 +5,7 @@
 //!
 //! Must not touch: sockets, ClickHouse.
 
+use bytes::Bytes;
 use prost::Message;
 
 use crate::tiktok::frame::{encode_msg_frame, envelope};
@@ -118,19 +119,17 @@ impl DemoRoom {
         encode_msg_frame(self.seq, self.rng.next() >> 1, &result)
     }
 
-    fn common(&mut self, method: &str, now_ms: i64, key: &str) -> CommonMessageData {
+    fn common(&mut self, now_ms: i64, key: &str) -> CommonMessageData {
         self.msg_counter += 1;
         let msg_id = ((now_ms as u64 / 1000) << 32) | (self.msg_counter & 0xffff_ffff);
         CommonMessageData {
-            method: method.into(),
             msg_id,
             room_id: DEMO_ROOM_ID,
             create_time: now_ms - self.rng.below(900) as i64,
             display_text: (!key.is_empty()).then(|| Text {
-                key: key.into(),
+                key: Bytes::copy_from_slice(key.as_bytes()),
                 ..Default::default()
             }),
-            ..Default::default()
         }
     }
 
@@ -138,8 +137,8 @@ impl DemoRoom {
         let n = index + 1;
         User {
             id: 6_900_000_000_000_000_000 + n as u64 * 7919,
-            nickname: format!("Demo Viewer {n:03}").into_bytes(),
-            display_id: format!("demo_user{n:03}").into_bytes(),
+            nickname: format!("Demo Viewer {n:03}").into_bytes().into(),
+            display_id: format!("demo_user{n:03}").into_bytes().into(),
             follow_info: Some(pb::FollowInfo {
                 follower_count: (n * 37) as i64,
                 follow_status: (n % 3) as i64,
@@ -171,13 +170,13 @@ impl DemoRoom {
     }
 
     fn chat(&mut self, now_ms: i64) -> BaseProtoMessage {
-        let common = self.common("WebcastChatMessage", now_ms, "");
+        let common = self.common(now_ms, "");
         let (_, user) = self.random_user();
         let (text, lang) = CHATS[self.rng.below(CHATS.len() as u64) as usize];
         let m = pb::WebcastChatMessage {
             common: Some(common.clone()),
             user: Some(user),
-            content: text.as_bytes().to_vec(),
+            content: text.as_bytes().to_vec().into(),
             content_language: lang.into(),
             ..Default::default()
         };
@@ -185,7 +184,7 @@ impl DemoRoom {
     }
 
     fn like(&mut self, now_ms: i64) -> BaseProtoMessage {
-        let common = self.common("WebcastLikeMessage", now_ms, "pm_mt_msg_viewer");
+        let common = self.common(now_ms, "pm_mt_msg_viewer");
         let (_, user) = self.random_user();
         let count = 1 + self.rng.below(15) as i32;
         self.total_likes += i64::from(count);
@@ -199,11 +198,7 @@ impl DemoRoom {
     }
 
     fn member(&mut self, now_ms: i64) -> BaseProtoMessage {
-        let common = self.common(
-            "WebcastMemberMessage",
-            now_ms,
-            "pm_mt_join_message_other_viewer",
-        );
+        let common = self.common(now_ms, "pm_mt_join_message_other_viewer");
         let (_, user) = self.random_user();
         self.viewers += 1;
         self.total_viewers += 1;
@@ -222,7 +217,7 @@ impl DemoRoom {
         } else {
             "pm_mt_guidance_share"
         };
-        let common = self.common("WebcastSocialMessage", now_ms, key);
+        let common = self.common(now_ms, key);
         let (_, user) = self.random_user();
         let m = pb::WebcastSocialMessage {
             common: Some(common.clone()),
@@ -230,9 +225,9 @@ impl DemoRoom {
             action: if follow { 1 } else { 3 },
             share_type: i64::from(!follow),
             share_target: if follow {
-                String::new()
+                Bytes::new()
             } else {
-                "whatsapp".into()
+                Bytes::from_static(b"whatsapp")
             },
             follow_count: 10_000 + self.rng.below(100) as i64,
             share_count: if follow {
@@ -253,7 +248,7 @@ impl DemoRoom {
         repeat: i32,
         end: bool,
     ) -> BaseProtoMessage {
-        let common = self.common("WebcastGiftMessage", now_ms, "");
+        let common = self.common(now_ms, "");
         let (id, name, diamonds, kind) = GIFTS[gift];
         let user = self.user(user);
         let m = pb::WebcastGiftMessage {
@@ -266,10 +261,9 @@ impl DemoRoom {
             group_id,
             gift: Some(pb::Gift {
                 id,
-                combo: kind == 1,
                 r#type: kind,
                 diamond_count: diamonds,
-                name: name.as_bytes().to_vec(),
+                name: name.as_bytes().to_vec().into(),
             }),
             ..Default::default()
         };
@@ -312,7 +306,7 @@ impl DemoRoom {
     }
 
     fn viewer_count(&mut self, now_ms: i64) -> BaseProtoMessage {
-        let common = self.common("WebcastRoomUserSeqMessage", now_ms, "");
+        let common = self.common(now_ms, "");
         self.viewers = (self.viewers + self.rng.below(21) as i64 - 10).max(1);
         let ranks = (0..3)
             .map(|i| pb::Contributor {

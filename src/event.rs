@@ -14,7 +14,7 @@ pub struct Meta {
 }
 
 /// The user behind an event, with the flags analysts ask for.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct UserRef {
     pub id: u64,
     /// The @handle, without `@`.
@@ -29,6 +29,18 @@ pub struct UserRef {
     pub gifter_level: u32,
     pub fan_club_level: u32,
     pub is_top_gifter: bool,
+    /// Profile, for the `users` dimension.
+    pub profile: Profile,
+}
+
+/// What a message tells about a user beyond the per-event flags.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Profile {
+    pub sec_uid: String,
+    pub avatar_url: String,
+    pub follower_count: u64,
+    pub following_count: u64,
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +51,25 @@ pub struct Chat {
     pub language: String,
     /// The mentioned user, 0 when none.
     pub mention_user_id: u64,
+    /// Every mentioned user, in order, without repeats.
+    pub mention_user_ids: Vec<u64>,
+    /// Emotes placed in the text, by position.
+    pub emotes: Vec<ChatEmote>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatEmote {
+    /// Position in the text.
+    pub index: i32,
+    pub emote_id: String,
+}
+
+/// A sticker or emote sent on its own (subscribers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmoteChat {
+    pub meta: Meta,
+    pub user: UserRef,
+    pub emote_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,8 +142,15 @@ pub struct ViewerCount {
     /// Cumulative viewers of the stream.
     pub total_user: u64,
     pub popularity: u64,
-    /// Top viewers as (user id, score), best first.
-    pub top_viewers: Vec<(u64, i64)>,
+    /// Top viewers, best first.
+    pub top_viewers: Vec<TopViewer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopViewer {
+    pub user: UserRef,
+    pub score: i64,
+    pub rank: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +193,241 @@ impl ControlAction {
 pub struct Control {
     pub meta: Meta,
     pub action: ControlAction,
+}
+
+/// A subscription (`WebcastSubNotifyMessage`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub meta: Meta,
+    pub user: UserRef,
+    pub sub_month: u32,
+    pub subscribe_type: i32,
+    pub old_subscribe_status: i32,
+    pub subscribing_status: i32,
+    pub message_type: i32,
+    pub is_send: bool,
+    pub is_custom: bool,
+    pub gift_source: i32,
+    pub package_id: String,
+}
+
+/// A viewer's question to the host (Q&A).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub meta: Meta,
+    pub user: UserRef,
+    pub question_id: u64,
+    pub content: String,
+    pub answer_status: i32,
+}
+
+/// A treasure box (envelope) dropped into the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub meta: Meta,
+    pub envelope_id: String,
+    /// 19 = super fan box.
+    pub business_type: i32,
+    pub sender_id: u64,
+    pub sender_name: String,
+    pub diamond_count: u32,
+    pub people_count: u32,
+    /// When it can be opened, ms since the epoch (0 unknown).
+    pub unpack_at_ms: i64,
+    pub display: i32,
+    /// A super fan box (PROTOCOL.md §5.1 derived events).
+    pub is_super_fan_box: bool,
+}
+
+/// One option of a poll with its votes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollOption {
+    pub index: i32,
+    pub text: String,
+    pub votes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Poll {
+    pub meta: Meta,
+    pub poll_id: u64,
+    /// 0 start, 1 end, 2 votes update (as captured).
+    pub message_type: i64,
+    pub kind: i32,
+    pub title: String,
+    pub operator: UserRef,
+    pub options: Vec<PollOption>,
+    pub end_type: i32,
+}
+
+/// One sub-goal of a stream goal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubGoal {
+    pub id: u64,
+    pub kind: i32,
+    pub progress: i64,
+    pub target: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Goal {
+    pub meta: Meta,
+    pub goal_id: u64,
+    pub description: String,
+    pub status: i32,
+    pub contributor_id: u64,
+    pub contributor_unique_id: String,
+    pub contribute_count: i64,
+    pub contribute_score: i64,
+    pub sub_goals: Vec<SubGoal>,
+}
+
+/// The room's place in one TikTok ranking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RankEntry {
+    pub rank_type: i32,
+    pub own_rank: i64,
+    pub score: i64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RankUpdate {
+    pub meta: Meta,
+    pub group_type: i32,
+    pub op_type: i32,
+    pub priority: i64,
+    pub ranks: Vec<RankEntry>,
+}
+
+/// A host (or team member) taking part in a battle, with their result when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BattleHost {
+    pub user_id: u64,
+    pub unique_id: String,
+    pub nickname: String,
+    pub team_id: u64,
+    /// -1 unknown, else the v3 `BattleResultResult` (0 win, 1 lose, 2 draw).
+    pub result: i32,
+    pub score: i64,
+}
+
+/// A battle's state change (`WebcastLinkMicBattle`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Battle {
+    pub meta: Meta,
+    pub battle_id: u64,
+    pub action: i32,
+    pub status: i32,
+    pub battle_type: i32,
+    pub channel_id: u64,
+    pub start_time_ms: i64,
+    pub duration_s: i32,
+    pub hosts: Vec<BattleHost>,
+}
+
+/// A gifter's contribution to one host's battle score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmyMember {
+    pub host_id: u64,
+    pub user_id: u64,
+    pub nickname: String,
+    pub score: i64,
+}
+
+/// Battle scores (`WebcastLinkMicArmies`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BattleArmies {
+    pub meta: Meta,
+    pub battle_id: u64,
+    pub trigger_reason: i32,
+    /// The gift that caused this update, if any.
+    pub from_user_id: u64,
+    pub gift_id: u64,
+    pub gift_count: i32,
+    pub repeat_count: i32,
+    pub total_diamond_count: i32,
+    /// (host id, host score), in host id order.
+    pub host_scores: Vec<(u64, i64)>,
+    pub members: Vec<ArmyMember>,
+}
+
+/// A message pinned above the chat, or unpinned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomPin {
+    pub meta: Meta,
+    pub operator: UserRef,
+    /// 1 pin, 2 unpin (v3 `PinMessageActionType`).
+    pub action: i32,
+    pub pinned_msg_id: u64,
+    pub pinned_method: String,
+    /// The pinned message's author and text, when it is a chat message.
+    pub pinned_user: UserRef,
+    pub pinned_content: String,
+    pub pin_time_ms: i64,
+    pub display_duration_s: i64,
+}
+
+/// Chat messages (and users) a moderator removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImDelete {
+    pub meta: Meta,
+    pub msg_ids: Vec<u64>,
+    pub user_ids: Vec<u64>,
+}
+
+/// The host's intro text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveIntro {
+    pub meta: Meta,
+    pub user: UserRef,
+    pub intro_id: u64,
+    pub content: String,
+    pub language: String,
+}
+
+/// Room-level text: system and room messages, captions, notices, bottom and notify texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomText {
+    pub meta: Meta,
+    /// Short name of the source message: `room`, `system`, `caption`, `notice`, …
+    pub kind: &'static str,
+    pub content: String,
+    pub language: String,
+    /// The user the text is about, when it names one.
+    pub user: UserRef,
+    /// The message's own type/scene code, when it has one.
+    pub code: i64,
+}
+
+/// A decoded value of a message that has no table of its own (see `Other`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Int(i64),
+    UInt(u64),
+    Bool(bool),
+    Text(String),
+    List(Vec<Value>),
+    Object(Vec<(&'static str, Value)>),
+}
+
+/// A decoded message of a method without a table of its own: kept typed as named fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Other {
+    pub meta: Meta,
+    pub method: String,
+    /// The user the message is about, if any.
+    pub user: UserRef,
+    /// The message's display template key (`common.display_text.key`).
+    pub display_key: String,
+    pub fields: Vec<(&'static str, Value)>,
+}
+
+/// A user seen in a message: feeds the `users` dimension (latest profile per user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSeen {
+    pub meta: Meta,
+    pub user: UserRef,
 }
 
 /// A message kept as received: its method has no typed table, or it failed to decode.
@@ -205,46 +478,130 @@ pub struct RoomSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Chat(Chat),
+    EmoteChat(EmoteChat),
     Gift(Gift),
     Like(Like),
     Member(Member),
     Social(Social),
     ViewerCount(ViewerCount),
     Control(Control),
+    Subscription(Subscription),
+    Question(Question),
+    Envelope(Envelope),
+    Poll(Poll),
+    Goal(Goal),
+    RankUpdate(RankUpdate),
+    Battle(Battle),
+    BattleArmies(BattleArmies),
+    RoomPin(RoomPin),
+    ImDelete(ImDelete),
+    LiveIntro(LiveIntro),
+    RoomText(RoomText),
+    Other(Other),
+    User(UserSeen),
     Raw(Raw),
     Session(Session),
     Room(RoomSnapshot),
 }
 
+/// Calls `$body` with the inner event of every variant bound to `$e`.
+macro_rules! each_variant {
+    ($event:expr, $e:ident => $body:expr) => {
+        match $event {
+            Event::Chat($e) => $body,
+            Event::EmoteChat($e) => $body,
+            Event::Gift($e) => $body,
+            Event::Like($e) => $body,
+            Event::Member($e) => $body,
+            Event::Social($e) => $body,
+            Event::ViewerCount($e) => $body,
+            Event::Control($e) => $body,
+            Event::Subscription($e) => $body,
+            Event::Question($e) => $body,
+            Event::Envelope($e) => $body,
+            Event::Poll($e) => $body,
+            Event::Goal($e) => $body,
+            Event::RankUpdate($e) => $body,
+            Event::Battle($e) => $body,
+            Event::BattleArmies($e) => $body,
+            Event::RoomPin($e) => $body,
+            Event::ImDelete($e) => $body,
+            Event::LiveIntro($e) => $body,
+            Event::RoomText($e) => $body,
+            Event::Other($e) => $body,
+            Event::User($e) => $body,
+            Event::Raw($e) => $body,
+            Event::Session($e) => $body,
+            Event::Room($e) => $body,
+        }
+    };
+}
+
 impl Event {
     pub fn meta(&self) -> &Meta {
-        match self {
-            Event::Chat(e) => &e.meta,
-            Event::Gift(e) => &e.meta,
-            Event::Like(e) => &e.meta,
-            Event::Member(e) => &e.meta,
-            Event::Social(e) => &e.meta,
-            Event::ViewerCount(e) => &e.meta,
-            Event::Control(e) => &e.meta,
-            Event::Raw(e) => &e.meta,
-            Event::Session(e) => &e.meta,
-            Event::Room(e) => &e.meta,
-        }
+        each_variant!(self, e => &e.meta)
     }
 
     /// A short, bounded name for metrics labels.
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Chat(_) => "chat",
+            Event::EmoteChat(_) => "emote_chat",
             Event::Gift(_) => "gift",
             Event::Like(_) => "like",
             Event::Member(_) => "member",
             Event::Social(_) => "social",
             Event::ViewerCount(_) => "viewer_count",
             Event::Control(_) => "control",
+            Event::Subscription(_) => "subscription",
+            Event::Question(_) => "question",
+            Event::Envelope(_) => "envelope",
+            Event::Poll(_) => "poll",
+            Event::Goal(_) => "goal",
+            Event::RankUpdate(_) => "rank_update",
+            Event::Battle(_) => "battle",
+            Event::BattleArmies(_) => "battle_armies",
+            Event::RoomPin(_) => "room_pin",
+            Event::ImDelete(_) => "im_delete",
+            Event::LiveIntro(_) => "live_intro",
+            Event::RoomText(_) => "room_text",
+            Event::Other(_) => "other",
+            Event::User(_) => "user",
             Event::Raw(_) => "raw",
             Event::Session(_) => "session",
             Event::Room(_) => "room",
         }
+    }
+
+    /// The users this event shows (id ≠ 0), for the `users` dimension.
+    pub fn users(&self) -> Vec<&UserRef> {
+        let all: Vec<&UserRef> = match self {
+            Event::Chat(e) => vec![&e.user],
+            Event::EmoteChat(e) => vec![&e.user],
+            Event::Gift(e) => vec![&e.user],
+            Event::Like(e) => vec![&e.user],
+            Event::Member(e) => vec![&e.user],
+            Event::Social(e) => vec![&e.user],
+            Event::ViewerCount(e) => e.top_viewers.iter().map(|t| &t.user).collect(),
+            Event::Subscription(e) => vec![&e.user],
+            Event::Question(e) => vec![&e.user],
+            Event::Poll(e) => vec![&e.operator],
+            Event::RoomPin(e) => vec![&e.operator, &e.pinned_user],
+            Event::LiveIntro(e) => vec![&e.user],
+            Event::RoomText(e) => vec![&e.user],
+            Event::Other(e) => vec![&e.user],
+            Event::Control(_)
+            | Event::Envelope(_)
+            | Event::Goal(_)
+            | Event::RankUpdate(_)
+            | Event::Battle(_)
+            | Event::BattleArmies(_)
+            | Event::ImDelete(_)
+            | Event::User(_)
+            | Event::Raw(_)
+            | Event::Session(_)
+            | Event::Room(_) => vec![],
+        };
+        all.into_iter().filter(|u| u.id != 0).collect()
     }
 }

@@ -1,6 +1,7 @@
 //! The health server: `GET /healthz` (JSON, 200 or 503 with reasons), `GET /metrics`
-//! (Prometheus text), 404 otherwise. Runs on its own thread with tiny_http, waking every
-//! 250 ms to see the shutdown flag.
+//! (Prometheus text), `GET /` (the status page) and `GET /status.json` (its data, see
+//! `status_page`), 404 otherwise. Runs on its own thread with tiny_http, waking every 250 ms to
+//! see the shutdown flag and to sample the event rates.
 //!
 //! Must not touch: the channel, sockets, ClickHouse; it reads only `Metrics`, `Status` and the flag.
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::status::{now_ms, Status};
+use crate::status_page::{self, EventRates};
 
 /// Inserts failing for longer than this make `/healthz` answer 503.
 pub const CLICKHOUSE_UNHEALTHY_AFTER_MS: i64 = 30_000;
@@ -47,7 +49,9 @@ impl HealthServer {
         shutdown: Shutdown,
         stop: Shutdown,
     ) {
+        let mut rates = EventRates::new();
         while !stop.is_triggered() {
+            rates.observe(now_ms(), || metrics.render());
             let request = match self.server.recv_timeout(Duration::from_millis(250)) {
                 Ok(Some(r)) => r,
                 Ok(None) => continue,
@@ -67,10 +71,20 @@ impl HealthServer {
                     "text/plain; version=0.0.4; charset=utf-8",
                     metrics.render(),
                 ),
+                (tiny_http::Method::Get, "/") => {
+                    respond(200, "text/html; charset=utf-8", status_page::PAGE.into())
+                }
+                (tiny_http::Method::Get, "/status.json") => {
+                    let now = now_ms();
+                    let (_, health) = healthz_value(&metrics, &status, &shutdown, now);
+                    let body =
+                        status_page::status_json(health, &metrics.render(), &rates, &status, now);
+                    respond(200, "application/json", body)
+                }
                 _ => respond(
                     404,
                     "text/plain; charset=utf-8",
-                    "not found: try /healthz or /metrics\n".into(),
+                    "not found: try / (status page), /healthz, /status.json or /metrics\n".into(),
                 ),
             };
             if let Err(e) = request.respond(response) {
@@ -86,13 +100,27 @@ fn respond(
     body: String,
 ) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
     let header = tiny_http::Header::from_bytes("Content-Type", content_type).expect("valid header");
+    let no_store =
+        tiny_http::Header::from_bytes("Cache-Control", "no-store").expect("valid header");
     tiny_http::Response::from_string(body)
         .with_status_code(code)
         .with_header(header)
+        .with_header(no_store)
 }
 
 /// The status code and JSON body of `/healthz`.
 pub fn healthz(metrics: &Metrics, status: &Status, shutdown: &Shutdown, now: i64) -> (u16, String) {
+    let (code, body) = healthz_value(metrics, status, shutdown, now);
+    (code, body.to_string())
+}
+
+/// The status code and body of `/healthz`, as JSON for `/status.json` to extend.
+fn healthz_value(
+    metrics: &Metrics,
+    status: &Status,
+    shutdown: &Shutdown,
+    now: i64,
+) -> (u16, serde_json::Value) {
     let mut reasons = Vec::new();
     if shutdown.is_triggered() {
         reasons.push("shutting down".to_string());
@@ -126,7 +154,7 @@ pub fn healthz(metrics: &Metrics, status: &Status, shutdown: &Shutdown, now: i64
         "last_insert_ms": if last_insert > 0 { Some(last_insert) } else { None },
         "queue_depth": metrics.channel_depth.get(),
     });
-    (if reasons.is_empty() { 200 } else { 503 }, body.to_string())
+    (if reasons.is_empty() { 200 } else { 503 }, body)
 }
 
 #[cfg(test)]

@@ -8,12 +8,15 @@ use std::process::ExitCode;
 use chakal_ingest::app::{self, Mode};
 use chakal_ingest::clickhouse::{client::Client, schema};
 use chakal_ingest::config::Config;
+use chakal_ingest::redecode;
 use chakal_ingest::shutdown::Shutdown;
 
 const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema | healthcheck]
   run            capture TIKTOK_HOST (or the DEBUG_MODE demo) into ClickHouse until SIGTERM (default)
   replay FILE..  ingest capture files ([u32 BE length][PushFrame] records) and exit
   schema         apply the migrations in sql/ to CLICKHOUSE_CONN and exit
+  redecode [M..] decode the messages kept in raw_messages again (all, or those of methods M)
+                 into the typed tables, and exit
   healthcheck    exit 0 if the running ingester's /healthz (on HTTP_ADDR) answers 200, else 1
 Configuration comes from the environment; see env.sample.";
 
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
             Command::Replay(args[1..].iter().map(PathBuf::from).collect())
         }
         Some("schema") => Command::Schema,
+        Some("redecode") => Command::Redecode(args[1..].to_vec()),
         Some("healthcheck") => Command::Healthcheck,
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -37,7 +41,7 @@ fn main() -> ExitCode {
     };
     let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
     if !matches!(command, Command::Run) {
-        // Replay and schema read no TikTok room.
+        // Replay, schema and redecode read no TikTok room.
         env.entry("DEBUG_MODE".into())
             .or_insert_with(|| "true".into());
     }
@@ -56,6 +60,18 @@ fn main() -> ExitCode {
             let client = Client::new(&config.clickhouse, config.clickhouse_timeout);
             schema::apply(&client)
                 .map(|n| log::info!("schema ready migrations_applied={n}"))
+                .map_err(anyhow::Error::new)
+        }
+        Command::Redecode(methods) => {
+            init_logger(&config);
+            let client = Client::new(&config.clickhouse, config.clickhouse_timeout);
+            redecode::run(&client, &methods)
+                .map(|s| {
+                    let mut rows: Vec<String> =
+                        s.rows.iter().map(|(t, n)| format!("{t}={n}")).collect();
+                    rows.sort();
+                    log::info!("redecode done raw_rows={} {}", s.read, rows.join(" "));
+                })
                 .map_err(anyhow::Error::new)
         }
         Command::Run | Command::Replay(_) => {
@@ -101,6 +117,7 @@ enum Command {
     Run,
     Replay(Vec<PathBuf>),
     Schema,
+    Redecode(Vec<String>),
     Healthcheck,
 }
 

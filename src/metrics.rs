@@ -110,6 +110,7 @@ pub struct Metrics {
     pub messages_received: IntCounterVec,
     pub messages_duplicate: IntCounter,
     pub decode_errors: IntCounterVec,
+    pub raw_skipped: IntCounter,
     pub events_sent: IntCounterVec,
     pub events_dropped: IntCounter,
     pub channel_depth: IntGauge,
@@ -244,6 +245,11 @@ impl Metrics {
                 "Messages that failed to decode (stored raw with the error)",
                 &["method"],
             ),
+            raw_skipped: counter(
+                &r,
+                "chakal_raw_messages_skipped_total",
+                "Unknown or undecodable messages not stored because RAW_MESSAGES=off",
+            ),
             events_sent: counter_vec(
                 &r,
                 "chakal_events_total",
@@ -307,7 +313,7 @@ impl Metrics {
             connections: counter_vec(
                 &r,
                 "chakal_connections_total",
-                "Websocket connection attempts, by outcome (ok, rejected, http_error, timeout, tcp, tls, handshake, invalid_url)",
+                "Websocket connection attempts, by outcome (ok, rejected, http_error, timeout, tcp, tls, handshake, invalid_url, resolve, proxy)",
                 &["outcome"],
             ),
             disconnects: counter_vec(
@@ -339,13 +345,15 @@ impl Metrics {
         }
     }
 
-    /// Events handed to the writer so far, all kinds together.
+    /// Events handed to the writer so far, all kinds together except `user`: those are derived
+    /// (the users dimension), so this counts one event per stored message row.
     pub fn events_total(&self) -> u64 {
         use prometheus::core::Collector;
         self.events_sent
             .collect()
             .iter()
             .flat_map(|family| family.get_metric())
+            .filter(|m| !m.get_label().iter().any(|l| l.value() == "user"))
             .map(|m| m.get_counter().get_value() as u64)
             .sum()
     }

@@ -28,9 +28,17 @@ fn count(ch: &ClickHouse, db: &str, table: &str) -> Option<u64> {
         .and_then(|s| s.trim().parse().ok())
 }
 
+/// Rows of the tables that hold one row per message (not the migrations record, not the
+/// `users` dimension, which holds one row per user, not the rollups).
 fn total_rows(ch: &ClickHouse, db: &str) -> u64 {
+    let tables: Vec<String> = chakal_ingest::clickhouse::row::TABLES
+        .iter()
+        .filter(|t| **t != "users")
+        .map(|t| format!("'{t}'"))
+        .collect();
     ch.query(&format!(
-        "SELECT sum(rows) FROM system.parts WHERE database = '{db}' AND active AND table != 'schema_migrations'"
+        "SELECT sum(rows) FROM system.parts WHERE database = '{db}' AND active AND table IN ({})",
+        tables.join(", ")
     ))
     .trim()
     .parse()
@@ -116,11 +124,11 @@ fn chat(msg_id: u64, user_id: u64, content: &[u8]) -> pb::BaseProtoMessage {
         common: common(msg_id),
         user: Some(pb::User {
             id: user_id,
-            nickname: content.to_vec(),
-            display_id: b"user0001".to_vec(),
+            nickname: content.to_vec().into(),
+            display_id: b"user0001".to_vec().into(),
             ..Default::default()
         }),
-        content: content.to_vec(),
+        content: content.to_vec().into(),
         content_language: "un".into(),
         ..Default::default()
     };

@@ -118,8 +118,11 @@ impl Client {
 
     /// Inserts NDJSON rows into `table`. `dedup_token` makes a retried batch land once.
     pub fn insert(&self, table: &str, ndjson: &[u8], dedup_token: &str) -> Result<(), InsertError> {
+        let columns = super::row::explicit_columns(table)
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
         let query = format!(
-            "INSERT INTO `{}`.`{table}` FORMAT JSONEachRow",
+            "INSERT INTO `{}`.`{table}`{columns} FORMAT JSONEachRow",
             self.database
         );
         let req = self

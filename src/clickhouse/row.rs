@@ -10,7 +10,7 @@
 
 use serde::{Serialize, Serializer};
 
-use crate::event::{ControlAction, Event, SocialKind, UserRef};
+use crate::event::{ControlAction, Event, Meta, SocialKind, UserRef, Value};
 
 /// Milliseconds since the epoch, serialised as a ClickHouse `DateTime64(3)` text value in UTC.
 #[derive(Clone, Copy)]
@@ -77,23 +77,51 @@ impl<'a> From<&'a UserRef> for UserCols<'a> {
     }
 }
 
+/// Identity and time of the message a row comes from: the first columns of every event table.
 #[derive(Serialize)]
-pub struct ChatRow<'a> {
+pub struct Key {
     pub event_time: DateTime64,
     pub room_id: u64,
     pub msg_id: u64,
+}
+
+impl From<&Meta> for Key {
+    fn from(m: &Meta) -> Self {
+        Key {
+            event_time: DateTime64(m.time_ms),
+            room_id: m.room_id,
+            msg_id: m.msg_id,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ChatRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
     #[serde(flatten)]
     pub user: UserCols<'a>,
     pub content: &'a str,
     pub language: &'a str,
     pub mention_user_id: u64,
+    pub mention_user_ids: &'a [u64],
+    pub emote_ids: Vec<&'a str>,
+    pub emote_positions: Vec<i32>,
+}
+
+#[derive(Serialize)]
+pub struct EmoteChatRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    #[serde(flatten)]
+    pub user: UserCols<'a>,
+    pub emote_ids: &'a [String],
 }
 
 #[derive(Serialize)]
 pub struct GiftRow<'a> {
-    pub event_time: DateTime64,
-    pub room_id: u64,
-    pub msg_id: u64,
+    #[serde(flatten)]
+    pub key: Key,
     #[serde(flatten)]
     pub user: UserCols<'a>,
     pub gift_id: u64,
@@ -111,9 +139,8 @@ pub struct GiftRow<'a> {
 
 #[derive(Serialize)]
 pub struct LikeRow<'a> {
-    pub event_time: DateTime64,
-    pub room_id: u64,
-    pub msg_id: u64,
+    #[serde(flatten)]
+    pub key: Key,
     #[serde(flatten)]
     pub user: UserCols<'a>,
     pub count: u32,
@@ -122,9 +149,8 @@ pub struct LikeRow<'a> {
 
 #[derive(Serialize)]
 pub struct MemberRow<'a> {
-    pub event_time: DateTime64,
-    pub room_id: u64,
-    pub msg_id: u64,
+    #[serde(flatten)]
+    pub key: Key,
     #[serde(flatten)]
     pub user: UserCols<'a>,
     pub action: i32,
@@ -133,9 +159,8 @@ pub struct MemberRow<'a> {
 
 #[derive(Serialize)]
 pub struct SocialRow<'a> {
-    pub event_time: DateTime64,
-    pub room_id: u64,
-    pub msg_id: u64,
+    #[serde(flatten)]
+    pub key: Key,
     #[serde(flatten)]
     pub user: UserCols<'a>,
     pub kind: &'static str,
@@ -149,9 +174,8 @@ pub struct SocialRow<'a> {
 
 #[derive(Serialize)]
 pub struct ViewerCountRow {
-    pub event_time: DateTime64,
-    pub room_id: u64,
-    pub msg_id: u64,
+    #[serde(flatten)]
+    pub key: Key,
     pub viewers: u64,
     pub total_user: u64,
     pub popularity: u64,
@@ -161,21 +185,243 @@ pub struct ViewerCountRow {
 
 #[derive(Serialize)]
 pub struct ControlRow {
-    pub event_time: DateTime64,
-    pub room_id: u64,
-    pub msg_id: u64,
+    #[serde(flatten)]
+    pub key: Key,
     pub action: i32,
     pub action_name: &'static str,
 }
 
 #[derive(Serialize)]
-pub struct RawRow<'a> {
-    pub event_time: DateTime64,
+pub struct SubscriptionRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    #[serde(flatten)]
+    pub user: UserCols<'a>,
+    pub sub_month: u32,
+    pub subscribe_type: i32,
+    pub old_subscribe_status: i32,
+    pub subscribing_status: i32,
+    pub message_type: i32,
+    pub is_send: bool,
+    pub is_custom: bool,
+    pub gift_source: i32,
+    pub package_id: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct QuestionRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    #[serde(flatten)]
+    pub user: UserCols<'a>,
+    pub question_id: u64,
+    pub content: &'a str,
+    pub answer_status: i32,
+}
+
+#[derive(Serialize)]
+pub struct EnvelopeRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    pub envelope_id: &'a str,
+    pub business_type: i32,
+    pub sender_id: u64,
+    pub sender_name: &'a str,
+    pub diamond_count: u32,
+    pub people_count: u32,
+    pub unpack_at: DateTime64,
+    pub display: i32,
+    pub is_super_fan_box: bool,
+}
+
+#[derive(Serialize)]
+pub struct PollRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    pub poll_id: u64,
+    pub message_type: i64,
+    pub kind: i32,
+    pub title: &'a str,
+    pub operator_id: u64,
+    pub end_type: i32,
+    pub option_indexes: Vec<i32>,
+    pub option_texts: Vec<&'a str>,
+    pub option_votes: Vec<i64>,
+}
+
+#[derive(Serialize)]
+pub struct GoalRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    pub goal_id: u64,
+    pub description: &'a str,
+    pub status: i32,
+    pub contributor_id: u64,
+    pub contributor_unique_id: &'a str,
+    pub contribute_count: i64,
+    pub contribute_score: i64,
+    pub sub_goal_ids: Vec<u64>,
+    pub sub_goal_types: Vec<i32>,
+    pub sub_goal_progress: Vec<i64>,
+    pub sub_goal_targets: Vec<i64>,
+}
+
+#[derive(Serialize)]
+pub struct RankUpdateRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    pub group_type: i32,
+    pub op_type: i32,
+    pub priority: i64,
+    pub rank_types: Vec<i32>,
+    pub own_ranks: Vec<i64>,
+    pub scores: Vec<i64>,
+    pub texts: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct BattleRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    pub battle_id: u64,
+    pub action: i32,
+    pub status: i32,
+    pub battle_type: i32,
+    pub channel_id: u64,
+    pub start_time: DateTime64,
+    pub duration_s: i32,
+    pub host_ids: Vec<u64>,
+    pub host_unique_ids: Vec<&'a str>,
+    pub host_nicknames: Vec<&'a str>,
+    pub host_team_ids: Vec<u64>,
+    pub host_results: Vec<i32>,
+    pub host_scores: Vec<i64>,
+}
+
+#[derive(Serialize)]
+pub struct BattleArmiesRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    pub battle_id: u64,
+    pub trigger_reason: i32,
+    pub from_user_id: u64,
+    pub gift_id: u64,
+    pub gift_count: i32,
+    pub repeat_count: i32,
+    pub total_diamond_count: i32,
+    pub host_ids: Vec<u64>,
+    pub host_scores: Vec<i64>,
+    pub member_host_ids: Vec<u64>,
+    pub member_user_ids: Vec<u64>,
+    pub member_nicknames: Vec<&'a str>,
+    pub member_scores: Vec<i64>,
+}
+
+/// The user columns are the pinned message's author; `operator_id` who pinned it.
+#[derive(Serialize)]
+pub struct RoomPinRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    #[serde(flatten)]
+    pub user: UserCols<'a>,
+    pub operator_id: u64,
+    pub action: i32,
+    pub pinned_msg_id: u64,
+    pub pinned_method: &'a str,
+    pub pinned_content: &'a str,
+    pub pin_time: DateTime64,
+    pub display_duration_s: i64,
+}
+
+#[derive(Serialize)]
+pub struct DeletedMessagesRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    pub deleted_msg_ids: &'a [u64],
+    pub deleted_user_ids: &'a [u64],
+}
+
+#[derive(Serialize)]
+pub struct LiveIntroRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    #[serde(flatten)]
+    pub user: UserCols<'a>,
+    pub intro_id: u64,
+    pub content: &'a str,
+    pub language: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct RoomMessageRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    #[serde(flatten)]
+    pub user: UserCols<'a>,
+    pub kind: &'static str,
+    pub content: &'a str,
+    pub language: &'a str,
+    pub code: i64,
+}
+
+/// A message of a method without a table of its own; `data` is its decoded fields as JSON.
+#[derive(Serialize)]
+pub struct GenericEventRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
+    pub method: &'a str,
+    #[serde(flatten)]
+    pub user: UserCols<'a>,
+    pub display_key: &'a str,
+    pub data: String,
+}
+
+/// The latest known state of a user; `seen_at` is the version ReplacingMergeTree keeps.
+#[derive(Serialize)]
+pub struct UserRow<'a> {
+    #[serde(flatten)]
+    pub user: UserCols<'a>,
+    pub sec_uid: &'a str,
+    pub avatar_url: &'a str,
+    pub follower_count: u64,
+    pub following_count: u64,
+    pub verified: bool,
     pub room_id: u64,
     pub msg_id: u64,
+    pub seen_at: DateTime64,
+}
+
+#[derive(Serialize)]
+pub struct RawRow<'a> {
+    #[serde(flatten)]
+    pub key: Key,
     pub method: &'a str,
     pub payload_b64: String,
     pub decode_error: &'a str,
+}
+
+/// The decoded fields of an `Other` event as one JSON object.
+struct JsonFields<'a>(&'a [(&'static str, Value)]);
+
+impl Serialize for JsonFields<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, JsonValue(v))))
+    }
+}
+
+struct JsonValue<'a>(&'a Value);
+
+impl Serialize for JsonValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Int(n) => s.serialize_i64(*n),
+            Value::UInt(n) => s.serialize_u64(*n),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Text(t) => s.serialize_str(t),
+            Value::List(items) => s.collect_seq(items.iter().map(JsonValue)),
+            Value::Object(fields) => JsonFields(fields).serialize(s),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -222,16 +468,69 @@ fn control_name(action: ControlAction) -> &'static str {
     }
 }
 
+/// Every table a row can go to, in the order of `sql/`.
+pub const TABLES: &[&str] = &[
+    "chat",
+    "gifts",
+    "likes",
+    "members",
+    "social",
+    "viewer_counts",
+    "control",
+    "raw_messages",
+    "emote_chat",
+    "subscriptions",
+    "questions",
+    "envelopes",
+    "polls",
+    "goals",
+    "rank_updates",
+    "battles",
+    "battle_armies",
+    "room_pins",
+    "deleted_messages",
+    "live_intros",
+    "room_messages",
+    "events",
+    "users",
+    "sessions",
+    "rooms",
+];
+
+/// The column list an insert into `table` must name, for tables whose rows carry EPHEMERAL
+/// columns (JSONEachRow fills those only when the insert names them); `None`: all columns.
+pub fn explicit_columns(table: &str) -> Option<&'static str> {
+    match table {
+        "raw_messages" => Some("event_time, room_id, msg_id, method, payload_b64, decode_error"),
+        _ => None,
+    }
+}
+
 /// The table an event's row goes to.
 pub fn table_of(event: &Event) -> &'static str {
     match event {
         Event::Chat(_) => "chat",
+        Event::EmoteChat(_) => "emote_chat",
         Event::Gift(_) => "gifts",
         Event::Like(_) => "likes",
         Event::Member(_) => "members",
         Event::Social(_) => "social",
         Event::ViewerCount(_) => "viewer_counts",
         Event::Control(_) => "control",
+        Event::Subscription(_) => "subscriptions",
+        Event::Question(_) => "questions",
+        Event::Envelope(_) => "envelopes",
+        Event::Poll(_) => "polls",
+        Event::Goal(_) => "goals",
+        Event::RankUpdate(_) => "rank_updates",
+        Event::Battle(_) => "battles",
+        Event::BattleArmies(_) => "battle_armies",
+        Event::RoomPin(_) => "room_pins",
+        Event::ImDelete(_) => "deleted_messages",
+        Event::LiveIntro(_) => "live_intros",
+        Event::RoomText(_) => "room_messages",
+        Event::Other(_) => "events",
+        Event::User(_) => "users",
         Event::Raw(_) => "raw_messages",
         Event::Session(_) => "sessions",
         Event::Room(_) => "rooms",
@@ -240,27 +539,34 @@ pub fn table_of(event: &Event) -> &'static str {
 
 /// Appends the event's row as one JSON line to `out`.
 pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<()> {
-    let m = event.meta();
-    let (event_time, room_id, msg_id) = (DateTime64(m.time_ms), m.room_id, m.msg_id);
+    let w = &mut *out;
+    let key = Key::from(event.meta());
     match event {
         Event::Chat(e) => serde_json::to_writer(
-            &mut *out,
+            w,
             &ChatRow {
-                event_time,
-                room_id,
-                msg_id,
+                key,
                 user: (&e.user).into(),
                 content: &e.content,
                 language: &e.language,
                 mention_user_id: e.mention_user_id,
+                mention_user_ids: &e.mention_user_ids,
+                emote_ids: e.emotes.iter().map(|x| x.emote_id.as_str()).collect(),
+                emote_positions: e.emotes.iter().map(|x| x.index).collect(),
+            },
+        ),
+        Event::EmoteChat(e) => serde_json::to_writer(
+            w,
+            &EmoteChatRow {
+                key,
+                user: (&e.user).into(),
+                emote_ids: &e.emote_ids,
             },
         ),
         Event::Gift(e) => serde_json::to_writer(
-            &mut *out,
+            w,
             &GiftRow {
-                event_time,
-                room_id,
-                msg_id,
+                key,
                 user: (&e.user).into(),
                 gift_id: e.gift_id,
                 gift_name: &e.gift_name,
@@ -276,33 +582,27 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
             },
         ),
         Event::Like(e) => serde_json::to_writer(
-            &mut *out,
+            w,
             &LikeRow {
-                event_time,
-                room_id,
-                msg_id,
+                key,
                 user: (&e.user).into(),
                 count: e.count,
                 total: e.total,
             },
         ),
         Event::Member(e) => serde_json::to_writer(
-            &mut *out,
+            w,
             &MemberRow {
-                event_time,
-                room_id,
-                msg_id,
+                key,
                 user: (&e.user).into(),
                 action: e.action,
                 member_count: e.member_count,
             },
         ),
         Event::Social(e) => serde_json::to_writer(
-            &mut *out,
+            w,
             &SocialRow {
-                event_time,
-                room_id,
-                msg_id,
+                key,
                 user: (&e.user).into(),
                 kind: social_kind(e.kind),
                 action: e.action,
@@ -314,59 +614,244 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
             },
         ),
         Event::ViewerCount(e) => serde_json::to_writer(
-            &mut *out,
+            w,
             &ViewerCountRow {
-                event_time,
-                room_id,
-                msg_id,
+                key,
                 viewers: e.viewers,
                 total_user: e.total_user,
                 popularity: e.popularity,
-                top_viewer_ids: e.top_viewers.iter().map(|v| v.0).collect(),
-                top_viewer_scores: e.top_viewers.iter().map(|v| v.1).collect(),
+                top_viewer_ids: e.top_viewers.iter().map(|v| v.user.id).collect(),
+                top_viewer_scores: e.top_viewers.iter().map(|v| v.score).collect(),
             },
         ),
         Event::Control(e) => serde_json::to_writer(
-            &mut *out,
+            w,
             &ControlRow {
-                event_time,
-                room_id,
-                msg_id,
+                key,
                 action: e.action.code(),
                 action_name: control_name(e.action),
             },
         ),
+        Event::Subscription(e) => serde_json::to_writer(
+            w,
+            &SubscriptionRow {
+                key,
+                user: (&e.user).into(),
+                sub_month: e.sub_month,
+                subscribe_type: e.subscribe_type,
+                old_subscribe_status: e.old_subscribe_status,
+                subscribing_status: e.subscribing_status,
+                message_type: e.message_type,
+                is_send: e.is_send,
+                is_custom: e.is_custom,
+                gift_source: e.gift_source,
+                package_id: &e.package_id,
+            },
+        ),
+        Event::Question(e) => serde_json::to_writer(
+            w,
+            &QuestionRow {
+                key,
+                user: (&e.user).into(),
+                question_id: e.question_id,
+                content: &e.content,
+                answer_status: e.answer_status,
+            },
+        ),
+        Event::Envelope(e) => serde_json::to_writer(
+            w,
+            &EnvelopeRow {
+                key,
+                envelope_id: &e.envelope_id,
+                business_type: e.business_type,
+                sender_id: e.sender_id,
+                sender_name: &e.sender_name,
+                diamond_count: e.diamond_count,
+                people_count: e.people_count,
+                unpack_at: DateTime64(e.unpack_at_ms),
+                display: e.display,
+                is_super_fan_box: e.is_super_fan_box,
+            },
+        ),
+        Event::Poll(e) => serde_json::to_writer(
+            w,
+            &PollRow {
+                key,
+                poll_id: e.poll_id,
+                message_type: e.message_type,
+                kind: e.kind,
+                title: &e.title,
+                operator_id: e.operator.id,
+                end_type: e.end_type,
+                option_indexes: e.options.iter().map(|o| o.index).collect(),
+                option_texts: e.options.iter().map(|o| o.text.as_str()).collect(),
+                option_votes: e.options.iter().map(|o| o.votes).collect(),
+            },
+        ),
+        Event::Goal(e) => serde_json::to_writer(
+            w,
+            &GoalRow {
+                key,
+                goal_id: e.goal_id,
+                description: &e.description,
+                status: e.status,
+                contributor_id: e.contributor_id,
+                contributor_unique_id: &e.contributor_unique_id,
+                contribute_count: e.contribute_count,
+                contribute_score: e.contribute_score,
+                sub_goal_ids: e.sub_goals.iter().map(|g| g.id).collect(),
+                sub_goal_types: e.sub_goals.iter().map(|g| g.kind).collect(),
+                sub_goal_progress: e.sub_goals.iter().map(|g| g.progress).collect(),
+                sub_goal_targets: e.sub_goals.iter().map(|g| g.target).collect(),
+            },
+        ),
+        Event::RankUpdate(e) => serde_json::to_writer(
+            w,
+            &RankUpdateRow {
+                key,
+                group_type: e.group_type,
+                op_type: e.op_type,
+                priority: e.priority,
+                rank_types: e.ranks.iter().map(|r| r.rank_type).collect(),
+                own_ranks: e.ranks.iter().map(|r| r.own_rank).collect(),
+                scores: e.ranks.iter().map(|r| r.score).collect(),
+                texts: e.ranks.iter().map(|r| r.text.as_str()).collect(),
+            },
+        ),
+        Event::Battle(e) => serde_json::to_writer(
+            w,
+            &BattleRow {
+                key,
+                battle_id: e.battle_id,
+                action: e.action,
+                status: e.status,
+                battle_type: e.battle_type,
+                channel_id: e.channel_id,
+                start_time: DateTime64(e.start_time_ms),
+                duration_s: e.duration_s,
+                host_ids: e.hosts.iter().map(|h| h.user_id).collect(),
+                host_unique_ids: e.hosts.iter().map(|h| h.unique_id.as_str()).collect(),
+                host_nicknames: e.hosts.iter().map(|h| h.nickname.as_str()).collect(),
+                host_team_ids: e.hosts.iter().map(|h| h.team_id).collect(),
+                host_results: e.hosts.iter().map(|h| h.result).collect(),
+                host_scores: e.hosts.iter().map(|h| h.score).collect(),
+            },
+        ),
+        Event::BattleArmies(e) => serde_json::to_writer(
+            w,
+            &BattleArmiesRow {
+                key,
+                battle_id: e.battle_id,
+                trigger_reason: e.trigger_reason,
+                from_user_id: e.from_user_id,
+                gift_id: e.gift_id,
+                gift_count: e.gift_count,
+                repeat_count: e.repeat_count,
+                total_diamond_count: e.total_diamond_count,
+                host_ids: e.host_scores.iter().map(|h| h.0).collect(),
+                host_scores: e.host_scores.iter().map(|h| h.1).collect(),
+                member_host_ids: e.members.iter().map(|m| m.host_id).collect(),
+                member_user_ids: e.members.iter().map(|m| m.user_id).collect(),
+                member_nicknames: e.members.iter().map(|m| m.nickname.as_str()).collect(),
+                member_scores: e.members.iter().map(|m| m.score).collect(),
+            },
+        ),
+        Event::RoomPin(e) => serde_json::to_writer(
+            w,
+            &RoomPinRow {
+                key,
+                user: (&e.pinned_user).into(),
+                operator_id: e.operator.id,
+                action: e.action,
+                pinned_msg_id: e.pinned_msg_id,
+                pinned_method: &e.pinned_method,
+                pinned_content: &e.pinned_content,
+                pin_time: DateTime64(e.pin_time_ms),
+                display_duration_s: e.display_duration_s,
+            },
+        ),
+        Event::ImDelete(e) => serde_json::to_writer(
+            w,
+            &DeletedMessagesRow {
+                key,
+                deleted_msg_ids: &e.msg_ids,
+                deleted_user_ids: &e.user_ids,
+            },
+        ),
+        Event::LiveIntro(e) => serde_json::to_writer(
+            w,
+            &LiveIntroRow {
+                key,
+                user: (&e.user).into(),
+                intro_id: e.intro_id,
+                content: &e.content,
+                language: &e.language,
+            },
+        ),
+        Event::RoomText(e) => serde_json::to_writer(
+            w,
+            &RoomMessageRow {
+                key,
+                user: (&e.user).into(),
+                kind: e.kind,
+                content: &e.content,
+                language: &e.language,
+                code: e.code,
+            },
+        ),
+        Event::Other(e) => serde_json::to_writer(
+            w,
+            &GenericEventRow {
+                key,
+                method: &e.method,
+                user: (&e.user).into(),
+                display_key: &e.display_key,
+                data: serde_json::to_string(&JsonFields(&e.fields))?,
+            },
+        ),
+        Event::User(e) => serde_json::to_writer(
+            w,
+            &UserRow {
+                user: (&e.user).into(),
+                sec_uid: &e.user.profile.sec_uid,
+                avatar_url: &e.user.profile.avatar_url,
+                follower_count: e.user.profile.follower_count,
+                following_count: e.user.profile.following_count,
+                verified: e.user.profile.verified,
+                room_id: e.meta.room_id,
+                msg_id: e.meta.msg_id,
+                seen_at: DateTime64(e.meta.time_ms),
+            },
+        ),
         Event::Raw(e) => serde_json::to_writer(
-            &mut *out,
+            w,
             &RawRow {
-                event_time,
-                room_id,
-                msg_id,
+                key,
                 method: &e.method,
                 payload_b64: base64(&e.payload),
                 decode_error: e.error.as_deref().unwrap_or(""),
             },
         ),
         Event::Session(e) => serde_json::to_writer(
-            &mut *out,
+            w,
             &SessionRow {
                 host: &e.host,
-                room_id,
+                room_id: key.room_id,
                 connected_at: DateTime64(e.connected_ms),
                 ended_at: e.ended_ms.map(DateTime64),
                 end_reason: e.end_reason,
                 frames: e.frames,
                 messages: e.messages,
                 bytes: e.bytes,
-                updated_at: event_time,
+                updated_at: key.event_time,
             },
         ),
         Event::Room(e) => serde_json::to_writer(
-            &mut *out,
+            w,
             &RoomRow {
-                event_time,
+                event_time: key.event_time,
                 host: &e.host,
-                room_id,
+                room_id: key.room_id,
                 source: e.source,
                 status: e.status,
                 title: &e.title,
@@ -452,6 +937,8 @@ mod tests {
                 content: String::new(),
                 language: String::new(),
                 mention_user_id: 0,
+                mention_user_ids: vec![],
+                emotes: vec![],
             }),
             Event::Gift(Gift {
                 meta: meta(),
@@ -502,6 +989,145 @@ mod tests {
                 meta: meta(),
                 action: ControlAction::Ended,
             }),
+            Event::EmoteChat(EmoteChat {
+                meta: meta(),
+                user: user(),
+                emote_ids: vec!["e".into()],
+            }),
+            Event::Subscription(Subscription {
+                meta: meta(),
+                user: user(),
+                sub_month: 1,
+                subscribe_type: 0,
+                old_subscribe_status: 0,
+                subscribing_status: 0,
+                message_type: 0,
+                is_send: false,
+                is_custom: false,
+                gift_source: 0,
+                package_id: String::new(),
+            }),
+            Event::Question(Question {
+                meta: meta(),
+                user: user(),
+                question_id: 1,
+                content: String::new(),
+                answer_status: 0,
+            }),
+            Event::Envelope(Envelope {
+                meta: meta(),
+                envelope_id: String::new(),
+                business_type: 19,
+                sender_id: 0,
+                sender_name: String::new(),
+                diamond_count: 0,
+                people_count: 0,
+                unpack_at_ms: 0,
+                display: 0,
+                is_super_fan_box: true,
+            }),
+            Event::Poll(Poll {
+                meta: meta(),
+                poll_id: 1,
+                message_type: 0,
+                kind: 0,
+                title: String::new(),
+                operator: user(),
+                options: vec![PollOption {
+                    index: 0,
+                    text: "a".into(),
+                    votes: 1,
+                }],
+                end_type: 0,
+            }),
+            Event::Goal(Goal {
+                meta: meta(),
+                goal_id: 1,
+                description: String::new(),
+                status: 0,
+                contributor_id: 0,
+                contributor_unique_id: String::new(),
+                contribute_count: 0,
+                contribute_score: 0,
+                sub_goals: vec![SubGoal {
+                    id: 1,
+                    kind: 0,
+                    progress: 1,
+                    target: 2,
+                }],
+            }),
+            Event::RankUpdate(RankUpdate {
+                meta: meta(),
+                group_type: 0,
+                op_type: 0,
+                priority: 0,
+                ranks: vec![],
+            }),
+            Event::Battle(Battle {
+                meta: meta(),
+                battle_id: 1,
+                action: 0,
+                status: 0,
+                battle_type: 0,
+                channel_id: 0,
+                start_time_ms: 0,
+                duration_s: 0,
+                hosts: vec![],
+            }),
+            Event::BattleArmies(BattleArmies {
+                meta: meta(),
+                battle_id: 1,
+                trigger_reason: 0,
+                from_user_id: 0,
+                gift_id: 0,
+                gift_count: 0,
+                repeat_count: 0,
+                total_diamond_count: 0,
+                host_scores: vec![(1, 2)],
+                members: vec![],
+            }),
+            Event::RoomPin(RoomPin {
+                meta: meta(),
+                operator: user(),
+                action: 1,
+                pinned_msg_id: 0,
+                pinned_method: String::new(),
+                pinned_user: user(),
+                pinned_content: String::new(),
+                pin_time_ms: 0,
+                display_duration_s: 0,
+            }),
+            Event::ImDelete(ImDelete {
+                meta: meta(),
+                msg_ids: vec![1],
+                user_ids: vec![],
+            }),
+            Event::LiveIntro(LiveIntro {
+                meta: meta(),
+                user: user(),
+                intro_id: 0,
+                content: String::new(),
+                language: String::new(),
+            }),
+            Event::RoomText(RoomText {
+                meta: meta(),
+                kind: "room",
+                content: String::new(),
+                language: String::new(),
+                user: user(),
+                code: 0,
+            }),
+            Event::Other(Other {
+                meta: meta(),
+                method: "WebcastToastMessage".into(),
+                user: user(),
+                display_key: String::new(),
+                fields: vec![("scene", Value::Text("x".into()))],
+            }),
+            Event::User(UserSeen {
+                meta: meta(),
+                user: user(),
+            }),
             Event::Raw(Raw {
                 meta: meta(),
                 method: String::new(),
@@ -531,20 +1157,48 @@ mod tests {
         ]
     }
 
-    /// Columns of a `CREATE TABLE` in sql/, without those the server fills (DEFAULT …).
-    fn insert_columns(ddl: &str) -> Vec<String> {
-        let ddl: String = ddl
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let body = &ddl[ddl.find('(').unwrap() + 1..ddl.find("ENGINE").unwrap()];
-        let body = &body[..body.rfind(')').unwrap()];
-        body.lines()
-            .map(|l| l.split("--").next().unwrap().trim())
-            .filter(|l| !l.is_empty() && !l.contains(" DEFAULT "))
-            .map(|l| l.split_whitespace().next().unwrap().to_string())
-            .collect()
+    /// The columns a row must carry for `table`, from every migration in order: those of its
+    /// `CREATE TABLE`, plus `ALTER TABLE … ADD COLUMN`, minus `DROP COLUMN`; columns the server
+    /// fills itself (DEFAULT, MATERIALIZED, ALIAS) are left out, EPHEMERAL ones kept.
+    fn insert_columns(table: &str) -> Vec<String> {
+        let server_filled = |def: &str| {
+            [" DEFAULT ", " MATERIALIZED ", " ALIAS "]
+                .iter()
+                .any(|k| def.contains(k))
+        };
+        let mut cols: Vec<String> = Vec::new();
+        let mut created = 0;
+        for m in crate::clickhouse::schema::MIGRATIONS {
+            for stmt in crate::clickhouse::schema::statements(m.sql) {
+                if stmt.starts_with(&format!("CREATE TABLE IF NOT EXISTS {table}\n")) {
+                    created += 1;
+                    let body = &stmt[stmt.find('(').unwrap() + 1..stmt.find("\nENGINE").unwrap()];
+                    let body = &body[..body.rfind(')').unwrap()];
+                    cols.extend(
+                        body.lines()
+                            .map(|l| l.split("--").next().unwrap().trim().trim_end_matches(','))
+                            .filter(|l| !l.is_empty() && !server_filled(&format!(" {l} ")))
+                            .map(|l| l.split_whitespace().next().unwrap().to_string()),
+                    );
+                } else if let Some(rest) =
+                    stmt.strip_prefix(&format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "))
+                {
+                    if !server_filled(&format!(" {rest} ")) {
+                        cols.push(rest.split_whitespace().next().unwrap().to_string());
+                    }
+                } else if let Some(rest) =
+                    stmt.strip_prefix(&format!("ALTER TABLE {table} DROP COLUMN IF EXISTS "))
+                {
+                    let name = rest.split_whitespace().next().unwrap();
+                    cols.retain(|c| c != name);
+                }
+            }
+        }
+        assert_eq!(
+            created, 1,
+            "exactly one migration must create table {table}"
+        );
+        cols
     }
 
     #[test]
@@ -573,26 +1227,33 @@ mod tests {
 
     #[test]
     fn row_keys_equal_table_columns() {
-        for event in one_of_each() {
+        let events = one_of_each();
+        let mut covered: Vec<&str> = events.iter().map(table_of).collect();
+        covered.sort();
+        let mut tables = TABLES.to_vec();
+        tables.sort();
+        assert_eq!(covered, tables, "one_of_each must hold one event per table");
+        for event in events {
             let table = table_of(&event);
-            let ddl = crate::clickhouse::schema::MIGRATIONS
-                .iter()
-                .find(|m| {
-                    m.sql
-                        .contains(&format!("CREATE TABLE IF NOT EXISTS {table}\n"))
-                })
-                .unwrap_or_else(|| panic!("no migration creates table {table}"))
-                .sql;
             let mut line = Vec::new();
             write_json_line(&event, &mut line).unwrap();
             let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
-            let keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
-            let mut cols = insert_columns(ddl);
-            let mut sorted_keys = keys.clone();
-            sorted_keys.sort();
+            let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+            let mut cols = insert_columns(table);
+            if let Some(list) = explicit_columns(table) {
+                let mut listed: Vec<&str> = list.split(", ").collect();
+                listed.sort();
+                let mut sorted = keys.clone();
+                sorted.sort();
+                assert_eq!(
+                    sorted, listed,
+                    "row keys of {table} differ from its insert column list"
+                );
+            }
+            keys.sort();
             cols.sort();
             assert_eq!(
-                sorted_keys, cols,
+                keys, cols,
                 "row keys of table {table} differ from its sql/ columns"
             );
         }

@@ -32,6 +32,16 @@ pub const MIGRATIONS: &[Migration] = migrations![
     6 => "006_viewer_counts.sql",
     7 => "007_control.sql",
     8 => "008_raw_messages.sql",
+    9 => "009_chat_emotes.sql",
+    10 => "010_audience.sql",
+    11 => "011_engagement.sql",
+    12 => "012_battles.sql",
+    13 => "013_room.sql",
+    14 => "014_events.sql",
+    15 => "015_users.sql",
+    16 => "016_raw_payload.sql",
+    17 => "017_room_minute.sql",
+    18 => "018_stream_gifters.sql",
     20 => "020_sessions.sql",
     21 => "021_rooms.sql",
 ];
@@ -73,6 +83,12 @@ pub fn statements(sql: &str) -> Vec<String> {
 
 /// Creates the database and applies every migration not yet recorded. Returns how many ran.
 pub fn apply(client: &Client) -> Result<usize, InsertError> {
+    apply_migrations(client, MIGRATIONS)
+}
+
+/// Like `apply`, for a list of migrations in order (a prefix of `MIGRATIONS` stands for an
+/// older release of the schema).
+pub fn apply_migrations(client: &Client, migrations: &[Migration]) -> Result<usize, InsertError> {
     client.execute_without_database(&format!(
         "CREATE DATABASE IF NOT EXISTS `{}`",
         client.database()
@@ -81,7 +97,7 @@ pub fn apply(client: &Client) -> Result<usize, InsertError> {
     let done = client.execute("SELECT version FROM schema_migrations FORMAT TabSeparated")?;
     let done: Vec<u32> = done.lines().filter_map(|l| l.trim().parse().ok()).collect();
     let mut applied = 0;
-    for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+    for m in migrations.iter().filter(|m| !done.contains(&m.version)) {
         for stmt in statements(m.sql) {
             client.execute(&stmt)?;
         }

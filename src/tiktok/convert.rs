@@ -1,17 +1,25 @@
-//! Protobuf message (by method) → domain `Event`: the only file that names proto fields.
+//! Protobuf message (by method) → domain `Event`: the only place that names proto fields.
 //!
-//! Pure. A message whose method has no typed conversion becomes `Event::Raw` without error; one
-//! that fails to decode becomes `Event::Raw` carrying the error, so nothing is lost and one bad
-//! message never breaks its frame.
+//! Pure. Every method of PROTOCOL.md §5.1 has a conversion: the core and common types become
+//! their own `Event` variants (this file and `convert/engage.rs`), the rest become
+//! `Event::Other` with their decoded fields (`convert/generic.rs`). A message of an unknown
+//! method becomes `Event::Raw` without error; one that fails to decode becomes `Event::Raw`
+//! carrying the error, so nothing is lost and one bad message never breaks its frame.
 //!
 //! Must not touch: I/O, serde, metrics.
 
+mod engage;
+mod generic;
+
+use bytes::Bytes;
 use prost::Message;
 
-use super::proto::{self as pb, BaseProtoMessage, CommonMessageData, User, UserIdentity};
+use super::proto::{
+    self as pb, BaseProtoMessage, CommonMessageData, Header, HeaderOnly, User, UserIdentity,
+};
 use crate::event::{
-    Chat, Control, ControlAction, Event, Gift, Like, Member, Meta, Raw, Social, SocialKind,
-    UserRef, ViewerCount,
+    Chat, ChatEmote, Control, ControlAction, EmoteChat, Event, Gift, Like, Member, Meta, Other,
+    Profile, Raw, Social, SocialKind, TopViewer, UserRef, Value, ViewerCount,
 };
 
 /// Badge scene types (PROTOCOL.md §5.2 `BadgeSceneType`).
@@ -25,14 +33,92 @@ const SCENE_FANS: i32 = 10;
 /// Converts one envelope. `room_fallback` is the connection's room, used when the message's
 /// common header carries none.
 pub fn convert(msg: &BaseProtoMessage, room_fallback: u64) -> Event {
+    use engage as e;
+    use generic as g;
+    let m = msg;
+    let r = room_fallback;
     let result = match msg.method.as_str() {
-        "WebcastChatMessage" => decode(msg, room_fallback, chat),
-        "WebcastGiftMessage" => decode(msg, room_fallback, gift),
-        "WebcastLikeMessage" => decode(msg, room_fallback, like),
-        "WebcastMemberMessage" => decode(msg, room_fallback, member),
-        "WebcastSocialMessage" => decode(msg, room_fallback, social),
-        "WebcastRoomUserSeqMessage" => decode(msg, room_fallback, viewer_count),
-        "WebcastControlMessage" => decode(msg, room_fallback, control),
+        // Core audience (§5.3–5.10).
+        "WebcastChatMessage" => decode(m, r, chat),
+        "WebcastEmoteChatMessage" => decode(m, r, emote_chat),
+        "WebcastGiftMessage" => decode(m, r, gift),
+        "WebcastLikeMessage" => decode(m, r, like),
+        "WebcastMemberMessage" => decode(m, r, member),
+        "WebcastSocialMessage" => decode(m, r, social),
+        "WebcastRoomUserSeqMessage" => decode(m, r, viewer_count),
+        "WebcastControlMessage" => decode(m, r, control),
+        // Typed tables of their own (`convert/engage.rs`).
+        "WebcastSubNotifyMessage" => decode(m, r, e::subscription),
+        "WebcastQuestionNewMessage" => decode(m, r, e::question),
+        "WebcastEnvelopeMessage" => decode(m, r, e::envelope),
+        "WebcastPollMessage" => decode(m, r, e::poll),
+        "WebcastGoalUpdateMessage" => decode(m, r, e::goal),
+        "WebcastRankUpdateMessage" => decode(m, r, e::rank_update),
+        "WebcastLinkMicBattle" => decode(m, r, e::battle),
+        "WebcastLinkMicArmies" => decode(m, r, e::battle_armies),
+        "WebcastRoomPinMessage" => decode(m, r, e::room_pin),
+        "WebcastImDeleteMessage" => decode(m, r, e::im_delete),
+        "WebcastLiveIntroMessage" => decode(m, r, e::live_intro),
+        // `SystemMessage` is the old name; its body is a WebcastRoomMessage.
+        "WebcastRoomMessage" | "SystemMessage" => decode(m, r, e::room_message),
+        "WebcastSystemMessage" => decode(m, r, e::system_message),
+        "WebcastCaptionMessage" => decode(m, r, e::caption),
+        "WebcastNoticeMessage" => decode(m, r, e::notice),
+        "WebcastBottomMessage" => decode(m, r, e::bottom),
+        "WebcastRoomNotifyMessage" => decode(m, r, e::room_notify),
+        // Everything else: the `events` table (`convert/generic.rs`).
+        "WebcastBarrageMessage" => other(m, r, g::barrage),
+        "WebcastInRoomBannerMessage" => {
+            other(m, r, g::common_only::<pb::WebcastInRoomBannerMessage>)
+        }
+        "WebcastToastMessage" => other(m, r, g::toast),
+        "WebcastGuideMessage" => other(m, r, g::guide),
+        "WebcastCapsuleMessage" => other(m, r, g::capsule),
+        "WebcastMarqueeAnnouncementMessage" => other(m, r, g::marquee),
+        "WebcastPerceptionMessage" => other(m, r, g::perception),
+        "WebcastSpeakerMessage" => other(m, r, g::common_only::<pb::WebcastSpeakerMessage>),
+        "WebcastRoomVerifyMessage" => other(m, r, g::room_verify),
+        "WebcastMsgDetectMessage" => other(m, r, g::msg_detect),
+        "WebcastUnauthorizedMemberMessage" => other(m, r, g::unauthorized_member),
+        "WebcastAccessControlMessage" => {
+            other(m, r, g::common_only::<pb::WebcastAccessControlMessage>)
+        }
+        "WebcastAccessRecallMessage" => other(m, r, g::access_recall),
+        "WebcastRankTextMessage" => other(m, r, g::rank_text),
+        "WebcastHourlyRankRewardMessage" => other(m, r, g::hourly_rank_reward),
+        "WebcastSubPinEventMessage" => other(m, r, g::sub_pin_event),
+        "WebcastViewerPicksUpdateMessage" => other(m, r, g::viewer_picks_update),
+        "WebcastBoostCardMessage" => other(m, r, g::common_only::<pb::WebcastBoostCardMessage>),
+        "WebcastGiftBroadcastMessage" => other(m, r, g::gift_broadcast),
+        "WebcastGiftDynamicRestrictionMessage" => other(
+            m,
+            r,
+            g::common_only::<pb::WebcastGiftDynamicRestrictionMessage>,
+        ),
+        "WebcastGiftPanelUpdateMessage" => other(m, r, g::gift_panel_update),
+        "WebcastGiftPromptMessage" => other(m, r, g::gift_prompt),
+        "WebcastOecLiveShoppingMessage" => other(m, r, g::oec_live_shopping),
+        "WebcastPartnershipDropsUpdateMessage" => other(m, r, g::partnership_drops_update),
+        "WebcastPartnershipGameOfflineMessage" => other(
+            m,
+            r,
+            g::common_only::<pb::WebcastPartnershipGameOfflineMessage>,
+        ),
+        "WebcastPartnershipPunishMessage" => {
+            other(m, r, g::common_only::<pb::WebcastPartnershipPunishMessage>)
+        }
+        "WebcastGameRankNotifyMessage" => other(m, r, g::game_rank_notify),
+        "WebcastLiveGameIntroMessage" => other(m, r, g::live_game_intro),
+        "WebcastLinkMicBattleItemCard" => other(m, r, g::battle_item_card),
+        "WebcastLinkMicBattlePunishFinish" => other(m, r, g::battle_punish_finish),
+        "WebcastLinkmicBattleTaskMessage" => other(m, r, g::battle_task),
+        "WebcastLinkMicFanTicketMethod" => other(m, r, g::fan_ticket),
+        // `LinkMicMethod` is the old name of the same message.
+        "WebcastLinkMicMethod" | "LinkMicMethod" => other(m, r, g::link_mic_method),
+        "WebcastLinkMicLayoutStateMessage" => other(m, r, g::link_mic_layout_state),
+        "WebcastLinkStateMessage" => other(m, r, g::link_state),
+        "WebcastLinkMessage" => other(m, r, g::link_message),
+        "WebcastLinkLayerMessage" => other(m, r, g::link_layer),
         _ => return raw(msg, room_fallback, None),
     };
     result.unwrap_or_else(|e| raw(msg, room_fallback, Some(e.to_string())))
@@ -44,16 +130,71 @@ trait HasCommon: Message + Default {
 }
 
 macro_rules! has_common {
-    ($($t:ty),*) => {$(impl HasCommon for $t { fn common(&self) -> Option<&CommonMessageData> { self.common.as_ref() } })*};
+    ($($t:ident),* $(,)?) => {$(impl HasCommon for pb::$t { fn common(&self) -> Option<&CommonMessageData> { self.common.as_ref() } })*};
 }
 has_common!(
-    pb::WebcastChatMessage,
-    pb::WebcastGiftMessage,
-    pb::WebcastLikeMessage,
-    pb::WebcastMemberMessage,
-    pb::WebcastSocialMessage,
-    pb::WebcastRoomUserSeqMessage,
-    pb::WebcastControlMessage
+    WebcastChatMessage,
+    WebcastEmoteChatMessage,
+    WebcastGiftMessage,
+    WebcastLikeMessage,
+    WebcastMemberMessage,
+    WebcastSocialMessage,
+    WebcastRoomUserSeqMessage,
+    WebcastControlMessage,
+    WebcastSubNotifyMessage,
+    WebcastQuestionNewMessage,
+    WebcastEnvelopeMessage,
+    WebcastPollMessage,
+    WebcastGoalUpdateMessage,
+    WebcastRankUpdateMessage,
+    WebcastLinkMicBattle,
+    WebcastLinkMicArmies,
+    WebcastRoomPinMessage,
+    WebcastImDeleteMessage,
+    WebcastLiveIntroMessage,
+    WebcastRoomMessage,
+    WebcastSystemMessage,
+    WebcastCaptionMessage,
+    WebcastNoticeMessage,
+    WebcastBottomMessage,
+    WebcastRoomNotifyMessage,
+    WebcastBarrageMessage,
+    WebcastInRoomBannerMessage,
+    WebcastToastMessage,
+    WebcastGuideMessage,
+    WebcastCapsuleMessage,
+    WebcastMarqueeAnnouncementMessage,
+    WebcastPerceptionMessage,
+    WebcastSpeakerMessage,
+    WebcastRoomVerifyMessage,
+    WebcastMsgDetectMessage,
+    WebcastUnauthorizedMemberMessage,
+    WebcastAccessControlMessage,
+    WebcastAccessRecallMessage,
+    WebcastRankTextMessage,
+    WebcastHourlyRankRewardMessage,
+    WebcastSubPinEventMessage,
+    WebcastViewerPicksUpdateMessage,
+    WebcastBoostCardMessage,
+    WebcastGiftBroadcastMessage,
+    WebcastGiftDynamicRestrictionMessage,
+    WebcastGiftPanelUpdateMessage,
+    WebcastGiftPromptMessage,
+    WebcastOecLiveShoppingMessage,
+    WebcastPartnershipDropsUpdateMessage,
+    WebcastPartnershipGameOfflineMessage,
+    WebcastPartnershipPunishMessage,
+    WebcastGameRankNotifyMessage,
+    WebcastLiveGameIntroMessage,
+    WebcastLinkMicBattleItemCard,
+    WebcastLinkMicBattlePunishFinish,
+    WebcastLinkmicBattleTaskMessage,
+    WebcastLinkMicFanTicketMethod,
+    WebcastLinkMicMethod,
+    WebcastLinkMicLayoutStateMessage,
+    WebcastLinkStateMessage,
+    WebcastLinkMessage,
+    WebcastLinkLayerMessage,
 );
 
 fn decode<M: HasCommon>(
@@ -61,33 +202,94 @@ fn decode<M: HasCommon>(
     room_fallback: u64,
     build: fn(Meta, M) -> Event,
 ) -> Result<Event, prost::DecodeError> {
-    let m = M::decode(msg.payload.as_slice())?;
-    let meta = meta(msg, m.common(), room_fallback);
+    let m = M::decode(msg.payload.clone())?;
+    let meta = meta(msg, m.common().map(header).as_ref(), room_fallback);
     Ok(build(meta, m))
+}
+
+/// The user a generic message is about (default when none) and its decoded fields.
+type Fields = (UserRef, Vec<(&'static str, Value)>);
+
+/// Decodes a message without a table of its own into `Event::Other`.
+fn other<M: HasCommon>(
+    msg: &BaseProtoMessage,
+    room_fallback: u64,
+    fields: fn(M) -> Fields,
+) -> Result<Event, prost::DecodeError> {
+    let m = M::decode(msg.payload.clone())?;
+    let meta = meta(msg, m.common().map(header).as_ref(), room_fallback);
+    let display_key = display_key(m.common());
+    let (user, fields) = fields(m);
+    Ok(Event::Other(Other {
+        meta,
+        method: msg.method.clone(),
+        user,
+        display_key,
+        fields,
+    }))
 }
 
 fn raw(msg: &BaseProtoMessage, room_fallback: u64, error: Option<String>) -> Event {
     // Best effort: most unknown messages still start with a common header in field 1.
-    let common = CommonOnly::decode(msg.payload.as_slice())
+    let header = HeaderOnly::decode(msg.payload.as_ref())
         .ok()
-        .and_then(|c| c.common);
+        .and_then(|c| c.common)
+        .or_else(|| find_header(&msg.payload));
     Event::Raw(Raw {
-        meta: meta(msg, common.as_ref(), room_fallback),
+        meta: meta(msg, header.as_ref(), room_fallback),
         method: msg.method.clone(),
-        payload: msg.payload.clone(),
+        payload: msg.payload.to_vec(),
         error,
     })
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct CommonOnly {
-    #[prost(message, optional, tag = "1")]
-    common: Option<CommonMessageData>,
+/// Some old messages keep their common header in another field than 1: the first top-level
+/// length-delimited field that decodes as a header naming a `Webcast…` method is taken.
+fn find_header(payload: &[u8]) -> Option<Header> {
+    let mut buf = payload;
+    while !buf.is_empty() {
+        let key = prost::encoding::decode_varint(&mut buf).ok()?;
+        let (tag, wire_type) = ((key >> 3) as u32, key & 7);
+        match wire_type {
+            0 => {
+                prost::encoding::decode_varint(&mut buf).ok()?;
+            }
+            1 | 5 => buf = buf.get(if wire_type == 1 { 8 } else { 4 }..)?,
+            2 => {
+                let len = usize::try_from(prost::encoding::decode_varint(&mut buf).ok()?).ok()?;
+                let field = buf.get(..len)?;
+                buf = &buf[len..];
+                if let Ok(h) = Header::decode(field) {
+                    if tag != 1 && h.method.starts_with(b"Webcast") {
+                        return Some(h);
+                    }
+                }
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn display_key(common: Option<&CommonMessageData>) -> String {
+    common
+        .and_then(|c| c.display_text.as_ref())
+        .map(|t| text(&t.key))
+        .unwrap_or_default()
 }
 
 /// Message identity and time. `create_time` is ms, but old messages carry seconds or nothing;
 /// a missing time is taken from the msg id (its high 32 bits are Unix seconds).
-fn meta(msg: &BaseProtoMessage, common: Option<&CommonMessageData>, room_fallback: u64) -> Meta {
+fn header(c: &CommonMessageData) -> Header {
+    Header {
+        method: Bytes::new(),
+        msg_id: c.msg_id,
+        room_id: c.room_id,
+        create_time: c.create_time,
+    }
+}
+
+fn meta(msg: &BaseProtoMessage, common: Option<&Header>, room_fallback: u64) -> Meta {
     let msg_id = common
         .map(|c| c.msg_id)
         .filter(|&id| id != 0)
@@ -116,15 +318,68 @@ pub fn normalise_time_ms(create_time: i64, msg_id: u64) -> i64 {
     }
 }
 
+/// Network text → `String`, invalid UTF-8 replaced by U+FFFD.
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The user and the flags derived from the message's `UserIdentity` (preferred) and the badges.
+/// A display `Text` as a person would read it: its default pattern with each `{N:kind}`
+/// placeholder replaced by piece N (a user's nickname or a string).
+fn render(t: &pb::Text) -> String {
+    let pattern = text(&t.default_pattern);
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern.as_str();
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let index = after[..close]
+            .split(':')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok());
+        match index.and_then(|i| t.pieces.get(i)) {
+            Some(piece) => match piece.user_value.as_ref().and_then(|u| u.user.as_ref()) {
+                Some(user) => out.push_str(&String::from_utf8_lossy(&user.nickname)),
+                None => out.push_str(&String::from_utf8_lossy(&piece.string_value)),
+            },
+            None => out.push_str(&rest[open..open + close + 2]),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn first_url(image: Option<&pb::ImageModel>) -> Option<&[u8]> {
+    image.and_then(|i| i.url_list.first()).map(Bytes::as_ref)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The number after `prefix` in `url` (e.g. `fans_badge_icon_lv` + `12` + `_v…`).
+fn level_in_url(url: &[u8], prefix: &[u8]) -> Option<u32> {
+    let start = url.windows(prefix.len()).position(|w| w == prefix)? + prefix.len();
+    let digits: &[u8] = &url[start..];
+    let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&digits[..len]).ok()?.parse().ok()
+}
+
+fn non_negative(n: i64) -> u64 {
+    n.max(0) as u64
+}
+
+/// The user and the flags derived per PROTOCOL.md §5.2 "How clients derive user flags":
+/// `UserIdentity` when the message carries it, then the badges, then the user's own fields.
 fn user_ref(user: Option<&User>, identity: Option<&UserIdentity>) -> UserRef {
     let Some(u) = user else {
         return UserRef::default();
     };
+    let follow = u.follow_info.as_ref();
     let mut r = UserRef {
         id: u.id,
         unique_id: text(&u.display_id),
@@ -134,8 +389,8 @@ fn user_ref(user: Option<&User>, identity: Option<&UserIdentity>) -> UserRef {
             .as_ref()
             .is_some_and(|a| a.is_admin || a.is_super_admin),
         is_subscriber: u.is_subscribe,
-        is_follower: u.is_follower,
-        is_friend: false,
+        is_follower: u.is_follower || follow.is_some_and(|f| f.follow_status >= 1),
+        is_friend: follow.is_some_and(|f| f.follow_status >= 2),
         gifter_level: u.pay_grade.as_ref().map_or(0, |g| g.level.max(0) as u32),
         fan_club_level: u
             .fans_club
@@ -143,33 +398,44 @@ fn user_ref(user: Option<&User>, identity: Option<&UserIdentity>) -> UserRef {
             .and_then(|f| f.data.as_ref())
             .map_or(0, |d| d.level.max(0) as u32),
         is_top_gifter: false,
+        profile: Profile {
+            sec_uid: text(&u.sec_uid),
+            avatar_url: first_url(u.avatar_thumb.as_ref())
+                .map(text)
+                .unwrap_or_default(),
+            follower_count: follow.map_or(0, |f| non_negative(f.follower_count)),
+            following_count: follow.map_or(0, |f| non_negative(f.following_count)),
+            verified: u.verified,
+        },
     };
-    if let Some(f) = &u.follow_info {
-        r.is_follower |= f.follow_status >= 1;
-        r.is_friend = f.follow_status >= 2;
-    }
     for badge in &u.badge_list {
         let level = badge
             .privilege_log_extra
             .as_ref()
-            .and_then(|p| p.level.parse::<u32>().ok());
+            .and_then(|p| std::str::from_utf8(&p.level).ok())
+            .and_then(|l| l.parse::<u32>().ok());
+        let url = first_url(badge.image.as_ref().and_then(|i| i.image.as_ref()))
+            .or_else(|| first_url(badge.combine.as_ref().and_then(|c| c.icon.as_ref())))
+            .unwrap_or_default();
+        let text_key = badge.text.as_ref().map_or(&[][..], |t| t.key.as_ref());
         match badge.scene_type {
             SCENE_ADMIN => r.is_moderator = true,
             SCENE_SUBSCRIBER | SCENE_NEW_SUBSCRIBER => r.is_subscriber = true,
             SCENE_RANK_LIST => r.is_top_gifter = true,
-            SCENE_USER_GRADE => r.gifter_level = r.gifter_level.max(level.unwrap_or(0)),
-            SCENE_FANS => r.fan_club_level = r.fan_club_level.max(level.unwrap_or(0)),
+            SCENE_USER_GRADE => {
+                let lv = level.or_else(|| level_in_url(url, b"grade_badge_icon_lite_lv"));
+                r.gifter_level = r.gifter_level.max(lv.unwrap_or(0));
+            }
+            SCENE_FANS => {
+                let lv = level.or_else(|| level_in_url(url, b"fans_badge_icon_lv"));
+                r.fan_club_level = r.fan_club_level.max(lv.unwrap_or(0));
+            }
             _ => {}
         }
-        let url = badge
-            .image
-            .as_ref()
-            .and_then(|i| i.image.as_ref())
-            .and_then(|i| i.url_list.first());
-        if url.is_some_and(|u| u.contains("/ranklist_top_gifter_") || u.contains("/new_top_gifter"))
-        {
-            r.is_top_gifter = true;
-        }
+        r.is_moderator |= contains(text_key, b"moderator");
+        r.is_subscriber |= contains(url, b"/sub_");
+        r.is_top_gifter |=
+            contains(url, b"/ranklist_top_gifter_") || contains(url, b"/new_top_gifter");
     }
     if let Some(id) = identity {
         r.is_moderator |= id.is_moderator_of_anchor;
@@ -181,12 +447,40 @@ fn user_ref(user: Option<&User>, identity: Option<&UserIdentity>) -> UserRef {
 }
 
 fn chat(meta: Meta, m: pb::WebcastChatMessage) -> Event {
+    let mention_user_id = m.at_user.as_ref().map_or(0, |u| u.id);
+    let mut mention_user_ids: Vec<u64> = Vec::new();
+    for id in std::iter::once(mention_user_id).chain(m.mention_user_list.iter().copied()) {
+        if id != 0 && !mention_user_ids.contains(&id) {
+            mention_user_ids.push(id);
+        }
+    }
     Event::Chat(Chat {
         meta,
         user: user_ref(m.user.as_ref(), m.user_identity.as_ref()),
         content: text(&m.content),
-        language: m.content_language,
-        mention_user_id: m.at_user.map_or(0, |u| u.id),
+        language: text(&m.content_language),
+        mention_user_id,
+        mention_user_ids,
+        emotes: m
+            .emotes
+            .into_iter()
+            .map(|e| ChatEmote {
+                index: e.index,
+                emote_id: e.emote.map(|e| text(&e.emote_id)).unwrap_or_default(),
+            })
+            .collect(),
+    })
+}
+
+fn emote_chat(meta: Meta, m: pb::WebcastEmoteChatMessage) -> Event {
+    Event::EmoteChat(EmoteChat {
+        meta,
+        user: user_ref(m.user.as_ref(), m.user_identity.as_ref()),
+        emote_ids: m
+            .emote_list
+            .into_iter()
+            .map(|e| text(&e.emote_id))
+            .collect(),
     })
 }
 
@@ -197,6 +491,10 @@ fn gift(meta: Meta, m: pb::WebcastGiftMessage) -> Event {
     let repeat_end = m.repeat_end == 1;
     // PROTOCOL.md §5.5: a streakable gift counts once, on the message that ends its streak.
     let is_final = g.r#type != 1 || repeat_end;
+    let to_user_id = match m.to_user.as_ref().map_or(0, |u| u.id) {
+        0 => m.to_member_id_int,
+        id => id,
+    };
     Event::Gift(Gift {
         meta,
         user: user_ref(m.user.as_ref(), m.user_identity.as_ref()),
@@ -208,7 +506,7 @@ fn gift(meta: Meta, m: pb::WebcastGiftMessage) -> Event {
         repeat_end,
         combo_count: m.combo_count.max(0) as u32,
         group_id: m.group_id,
-        to_user_id: m.to_user.map_or(0, |u| u.id),
+        to_user_id,
         is_final,
         diamonds: if is_final {
             u64::from(diamond_count) * u64::from(repeat_count.max(1))
@@ -223,7 +521,7 @@ fn like(meta: Meta, m: pb::WebcastLikeMessage) -> Event {
         meta,
         user: user_ref(m.user.as_ref(), None),
         count: m.count.max(0) as u32,
-        total: m.total.max(0) as u64,
+        total: non_negative(m.total),
     })
 }
 
@@ -237,12 +535,7 @@ fn member(meta: Meta, m: pb::WebcastMemberMessage) -> Event {
 }
 
 fn social(meta: Meta, m: pb::WebcastSocialMessage) -> Event {
-    let display_key = m
-        .common
-        .as_ref()
-        .and_then(|c| c.display_text.as_ref())
-        .map(|t| t.key.clone())
-        .unwrap_or_default();
+    let display_key = display_key(m.common.as_ref());
     // PROTOCOL.md §5.8: the display key decides; `action` (1 follow, 3 share) only when it is absent.
     let lower = display_key.to_ascii_lowercase();
     let kind = if lower.contains("follow") {
@@ -262,9 +555,9 @@ fn social(meta: Meta, m: pb::WebcastSocialMessage) -> Event {
         kind,
         action: m.action,
         share_type: m.share_type,
-        share_target: m.share_target,
+        share_target: text(&m.share_target),
         share_count: m.share_count.max(0) as u32,
-        follow_count: m.follow_count.max(0) as u64,
+        follow_count: non_negative(m.follow_count),
         display_key,
     })
 }
@@ -272,13 +565,17 @@ fn social(meta: Meta, m: pb::WebcastSocialMessage) -> Event {
 fn viewer_count(meta: Meta, m: pb::WebcastRoomUserSeqMessage) -> Event {
     Event::ViewerCount(ViewerCount {
         meta,
-        viewers: m.total.max(0) as u64,
-        total_user: m.total_user.max(0) as u64,
-        popularity: m.popularity.max(0) as u64,
+        viewers: non_negative(m.total),
+        total_user: non_negative(m.total_user),
+        popularity: non_negative(m.popularity),
         top_viewers: m
             .ranks
             .iter()
-            .map(|c| (c.user.as_ref().map_or(0, |u| u.id), c.score))
+            .map(|c| TopViewer {
+                user: user_ref(c.user.as_ref(), None),
+                score: c.score,
+                rank: c.rank,
+            })
             .collect(),
     })
 }
@@ -295,9 +592,8 @@ mod tests {
     use super::*;
     use crate::tiktok::frame::envelope;
 
-    fn common(method: &str, msg_id: u64) -> Option<CommonMessageData> {
+    fn common(msg_id: u64) -> Option<CommonMessageData> {
         Some(CommonMessageData {
-            method: method.into(),
             msg_id,
             room_id: 7,
             create_time: 1_717_000_000_123,
@@ -309,7 +605,7 @@ mod tests {
         Some(User {
             id,
             nickname: "Zuschauer 🌹".into(),
-            display_id: b"user0001".to_vec(),
+            display_id: Bytes::from_static(b"user0001"),
             ..Default::default()
         })
     }
@@ -317,9 +613,9 @@ mod tests {
     #[test]
     fn chat_keeps_text_and_user_flags() {
         let m = pb::WebcastChatMessage {
-            common: common("WebcastChatMessage", 1),
+            common: common(1),
             user: user(18446744073709551615),
-            content: "héllo 👋🏽".as_bytes().to_vec(),
+            content: Bytes::from("héllo 👋🏽"),
             content_language: "de".into(),
             user_identity: Some(UserIdentity {
                 is_moderator_of_anchor: true,
@@ -348,8 +644,8 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced_not_fatal() {
         let m = pb::WebcastChatMessage {
-            common: common("x", 2),
-            content: vec![b'a', 0xff, b'b'],
+            common: common(2),
+            content: Bytes::from_static(&[b'a', 0xff, b'b']),
             ..Default::default()
         };
         let Event::Chat(c) = convert(&envelope("WebcastChatMessage", 2, m.encode_to_vec()), 0)
@@ -363,14 +659,14 @@ mod tests {
     fn gift_streak_counts_once() {
         let mk = |repeat_count, repeat_end, r#type| {
             let m = pb::WebcastGiftMessage {
-                common: common("WebcastGiftMessage", 3),
+                common: common(3),
                 gift_id: 5655,
                 repeat_count,
                 repeat_end,
                 gift: Some(pb::Gift {
                     r#type,
                     diamond_count: 5,
-                    name: b"Rose".to_vec(),
+                    name: Bytes::from_static(b"Rose"),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -388,9 +684,9 @@ mod tests {
     #[test]
     fn social_kind_follows_display_key() {
         let mk = |key: &str, action| {
-            let mut c = common("WebcastSocialMessage", 4);
+            let mut c = common(4);
             c.as_mut().unwrap().display_text = Some(pb::Text {
-                key: key.into(),
+                key: Bytes::copy_from_slice(key.as_bytes()),
                 ..Default::default()
             });
             let m = pb::WebcastSocialMessage {
@@ -412,7 +708,7 @@ mod tests {
     #[test]
     fn like_member_viewers_control() {
         let like = pb::WebcastLikeMessage {
-            common: common("x", 5),
+            common: common(5),
             count: 15,
             total: 14470,
             ..Default::default()
@@ -422,7 +718,7 @@ mod tests {
             Event::Like(l) if l.count == 15 && l.total == 14470)
         );
         let member = pb::WebcastMemberMessage {
-            common: common("x", 6),
+            common: common(6),
             action: 1,
             member_count: 774,
             ..Default::default()
@@ -432,7 +728,7 @@ mod tests {
             Event::Member(m) if m.action == 1 && m.member_count == 774)
         );
         let seq = pb::WebcastRoomUserSeqMessage {
-            common: common("x", 7),
+            common: common(7),
             total: 7,
             total_user: 797,
             ranks: vec![pb::Contributor {
@@ -444,10 +740,10 @@ mod tests {
         };
         assert!(
             matches!(convert(&envelope("WebcastRoomUserSeqMessage", 7, seq.encode_to_vec()), 0),
-            Event::ViewerCount(v) if v.viewers == 7 && v.total_user == 797 && v.top_viewers == vec![(9, 10)])
+            Event::ViewerCount(v) if v.viewers == 7 && v.total_user == 797 && v.top_viewers[0].user.id == 9 && v.top_viewers[0].score == 10)
         );
         let ctl = pb::WebcastControlMessage {
-            common: common("x", 8),
+            common: common(8),
             action: 3,
             ..Default::default()
         };
@@ -463,7 +759,7 @@ mod tests {
             "WebcastNewThing",
             9,
             pb::WebcastControlMessage {
-                common: common("x", 9),
+                common: common(9),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -483,6 +779,134 @@ mod tests {
                 assert_eq!((r.meta.msg_id, r.meta.room_id), (10, 42));
                 assert!(r.error.is_some());
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// PROTOCOL.md §5.1: the 62 methods the reference clients decode.
+    const REFERENCE_METHODS: [&str; 62] = [
+        "WebcastAccessControlMessage",
+        "WebcastAccessRecallMessage",
+        "WebcastBarrageMessage",
+        "WebcastBoostCardMessage",
+        "WebcastBottomMessage",
+        "WebcastCapsuleMessage",
+        "WebcastCaptionMessage",
+        "WebcastChatMessage",
+        "WebcastControlMessage",
+        "WebcastEmoteChatMessage",
+        "WebcastEnvelopeMessage",
+        "WebcastGameRankNotifyMessage",
+        "WebcastGiftBroadcastMessage",
+        "WebcastGiftDynamicRestrictionMessage",
+        "WebcastGiftMessage",
+        "WebcastGiftPanelUpdateMessage",
+        "WebcastGiftPromptMessage",
+        "WebcastGoalUpdateMessage",
+        "WebcastGuideMessage",
+        "WebcastHourlyRankRewardMessage",
+        "WebcastImDeleteMessage",
+        "WebcastInRoomBannerMessage",
+        "WebcastMemberMessage",
+        "WebcastLikeMessage",
+        "WebcastLinkMessage",
+        "WebcastLinkLayerMessage",
+        "WebcastLinkMicArmies",
+        "WebcastLinkMicBattle",
+        "WebcastLinkMicBattleItemCard",
+        "WebcastLinkMicBattlePunishFinish",
+        "WebcastLinkMicFanTicketMethod",
+        "WebcastLinkMicLayoutStateMessage",
+        "WebcastLinkMicMethod",
+        "WebcastLinkStateMessage",
+        "WebcastLinkmicBattleTaskMessage",
+        "WebcastLiveGameIntroMessage",
+        "WebcastLiveIntroMessage",
+        "WebcastMarqueeAnnouncementMessage",
+        "WebcastMsgDetectMessage",
+        "WebcastNoticeMessage",
+        "WebcastOecLiveShoppingMessage",
+        "WebcastPartnershipDropsUpdateMessage",
+        "WebcastPartnershipGameOfflineMessage",
+        "WebcastPartnershipPunishMessage",
+        "WebcastPerceptionMessage",
+        "WebcastPollMessage",
+        "WebcastQuestionNewMessage",
+        "WebcastRankTextMessage",
+        "WebcastRankUpdateMessage",
+        "WebcastRoomMessage",
+        "WebcastRoomNotifyMessage",
+        "WebcastRoomPinMessage",
+        "WebcastRoomUserSeqMessage",
+        "WebcastRoomVerifyMessage",
+        "WebcastSocialMessage",
+        "WebcastSpeakerMessage",
+        "WebcastSubNotifyMessage",
+        "WebcastSubPinEventMessage",
+        "WebcastSystemMessage",
+        "WebcastToastMessage",
+        "WebcastUnauthorizedMemberMessage",
+        "WebcastViewerPicksUpdateMessage",
+    ];
+
+    #[test]
+    fn every_reference_method_has_a_conversion() {
+        let header = HeaderOnly {
+            common: Some(Header {
+                msg_id: 11,
+                room_id: 7,
+                create_time: 1_717_000_000_123,
+                ..Default::default()
+            }),
+        }
+        .encode_to_vec();
+        for method in REFERENCE_METHODS {
+            let event = convert(&envelope(method, 11, header.clone()), 0);
+            assert!(
+                !matches!(event, Event::Raw(_)),
+                "{method} has no conversion"
+            );
+            assert_eq!(event.meta().room_id, 7, "{method}");
+        }
+    }
+
+    #[test]
+    fn subscriptions_and_questions_keep_their_fields() {
+        let sub = pb::WebcastSubNotifyMessage {
+            common: common(12),
+            user: user(5),
+            sub_month: 3,
+            is_send: true,
+            package_id: Bytes::from_static(b"pkg"),
+            ..Default::default()
+        };
+        match convert(
+            &envelope("WebcastSubNotifyMessage", 12, sub.encode_to_vec()),
+            0,
+        ) {
+            Event::Subscription(s) => assert_eq!(
+                (s.user.id, s.sub_month, s.is_send, s.package_id.as_str()),
+                (5, 3, true, "pkg")
+            ),
+            other => panic!("{other:?}"),
+        }
+        let q = pb::WebcastQuestionNewMessage {
+            common: common(13),
+            data: Some(pb::Question {
+                question_id: 99,
+                content: Bytes::from("why?"),
+                user: user(6),
+                ..Default::default()
+            }),
+        };
+        match convert(
+            &envelope("WebcastQuestionNewMessage", 13, q.encode_to_vec()),
+            0,
+        ) {
+            Event::Question(q) => assert_eq!(
+                (q.user.id, q.question_id, q.content.as_str()),
+                (6, 99, "why?")
+            ),
             other => panic!("{other:?}"),
         }
     }

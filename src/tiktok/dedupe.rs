@@ -2,9 +2,16 @@
 //! first batch overlapping the socket, history replayed after a reconnect, `im_enter_room_resp`)
 //! is stored once. Bounded memory: the oldest id is forgotten when a new one comes in at capacity.
 //!
+//! Also `RecentUsers`, which keeps the `users` dimension from being flooded: a user is reported
+//! again only when something about them changed or a while has passed.
+//!
 //! Must not touch: anything else.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+
+use crate::event::UserRef;
 
 pub struct Dedupe {
     seen: HashSet<u64>,
@@ -39,9 +46,85 @@ impl Dedupe {
     }
 }
 
+/// The users a reader reported lately, by id: when (event time) and in what state.
+pub struct RecentUsers {
+    seen: HashMap<u64, (i64, u64)>,
+    window_ms: i64,
+    capacity: usize,
+}
+
+impl RecentUsers {
+    pub fn new(window_ms: i64, capacity: usize) -> RecentUsers {
+        RecentUsers {
+            seen: HashMap::new(),
+            window_ms,
+            capacity,
+        }
+    }
+
+    /// True when `user`, seen at `time_ms`, should be reported: first sight, a changed
+    /// nickname/handle/flags/profile, or a report older than the window.
+    pub fn should_report(&mut self, user: &UserRef, time_ms: i64) -> bool {
+        let mut h = DefaultHasher::new();
+        user.hash(&mut h);
+        let state = h.finish();
+        if self.seen.len() >= self.capacity && !self.seen.contains_key(&user.id) {
+            let horizon = time_ms - self.window_ms;
+            self.seen.retain(|_, (at, _)| *at > horizon);
+            if self.seen.len() >= self.capacity {
+                self.seen.clear();
+            }
+        }
+        match self.seen.entry(user.id) {
+            Entry::Occupied(mut e) => {
+                let (at, old) = *e.get();
+                if old == state && (time_ms - at).abs() < self.window_ms {
+                    return false;
+                }
+                e.insert((time_ms, state));
+                true
+            }
+            Entry::Vacant(e) => {
+                e.insert((time_ms, state));
+                true
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_reported_on_change_or_after_the_window() {
+        let mut r = RecentUsers::new(1000, 2);
+        let mut a = UserRef {
+            id: 1,
+            nickname: "a".into(),
+            ..Default::default()
+        };
+        assert!(r.should_report(&a, 0));
+        assert!(!r.should_report(&a, 500));
+        a.is_follower = true;
+        assert!(r.should_report(&a, 600), "changed flags");
+        assert!(!r.should_report(&a, 1500));
+        assert!(r.should_report(&a, 1700), "window passed");
+        let b = UserRef {
+            id: 2,
+            ..Default::default()
+        };
+        let c = UserRef {
+            id: 3,
+            ..Default::default()
+        };
+        assert!(r.should_report(&b, 1700));
+        assert!(
+            r.should_report(&c, 1800),
+            "at capacity: old entries forgotten"
+        );
+        assert!(!r.should_report(&c, 1800));
+    }
 
     #[test]
     fn remembers_up_to_capacity() {

@@ -95,9 +95,11 @@ fn decode_fetch_result(push: &WebcastPushFrame) -> Result<ProtoMessageFetchResul
     let gzipped = compress == Some("gzip") || push.payload.starts_with(&GZIP_MAGIC);
     if gzipped {
         let inflated = gunzip(&push.payload, MAX_DECOMPRESSED_BYTES)?;
-        ProtoMessageFetchResult::decode(inflated.as_slice()).map_err(DecodeError::FetchResult)
+        ProtoMessageFetchResult::decode(bytes::Bytes::from(inflated))
+            .map_err(DecodeError::FetchResult)
     } else {
-        ProtoMessageFetchResult::decode(push.payload.as_slice()).map_err(DecodeError::FetchResult)
+        ProtoMessageFetchResult::decode(bytes::Bytes::copy_from_slice(&push.payload))
+            .map_err(DecodeError::FetchResult)
     }
 }
 
@@ -190,7 +192,7 @@ pub fn encode_msg_frame(seq_id: u64, log_id: u64, result: &ProtoMessageFetchResu
 pub fn envelope(method: &str, msg_id: u64, payload: Vec<u8>) -> BaseProtoMessage {
     BaseProtoMessage {
         method: method.into(),
-        payload,
+        payload: payload.into(),
         msg_id,
         ..Default::default()
     }

@@ -5,20 +5,30 @@
 //! (`dedupe`), counts everything, and tells the caller what the frame asks of it: an ACK to
 //! send, a stream that ended, a server that wants the socket closed.
 //!
+//! Besides each message's event it sends, per `RAW_MESSAGES`, the message whole as
+//! `Event::Raw` (mode `all`; `unknown` keeps only the raw events of unknown or broken messages,
+//! `off` none), and an `Event::User` for each user the message shows that this reader has not
+//! reported lately (`RecentUsers`), which feeds the `users` dimension.
+//!
 //! Must not touch: sockets (the caller sends the ACK), ClickHouse.
 
 use std::sync::Arc;
 
 use super::convert::convert;
-use super::dedupe::Dedupe;
+use super::dedupe::{Dedupe, RecentUsers};
 use super::frame::{self, FrameKind};
 use super::proto::ProtoMessageFetchResult;
-use crate::event::Event;
+use crate::config::RawMessages;
+use crate::event::{Event, Raw, UserSeen};
 use crate::metrics::{method_label, Metrics};
 use crate::pipe::{EventSender, WriterGone};
 
 /// Message ids remembered per reader for deduplication.
 pub const DEDUPE_CAPACITY: usize = 100_000;
+/// A user unchanged since their last report is reported again after this much event time.
+pub const USER_REPORT_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Users remembered per reader for `USER_REPORT_WINDOW_MS`.
+pub const RECENT_USERS_CAPACITY: usize = 50_000;
 
 /// What a frame asks of the connection.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -38,6 +48,8 @@ pub struct Outcome {
 pub struct FrameHandler {
     room_id: u64,
     dedupe: Dedupe,
+    users: RecentUsers,
+    raw_messages: RawMessages,
     metrics: Arc<Metrics>,
 }
 
@@ -46,8 +58,16 @@ impl FrameHandler {
         FrameHandler {
             room_id,
             dedupe: Dedupe::new(DEDUPE_CAPACITY),
+            users: RecentUsers::new(USER_REPORT_WINDOW_MS, RECENT_USERS_CAPACITY),
+            raw_messages: RawMessages::Unknown,
             metrics,
         }
+    }
+
+    /// Which messages are also sent whole (`RAW_MESSAGES`); `Unknown` unless set.
+    pub fn with_raw_messages(mut self, mode: RawMessages) -> FrameHandler {
+        self.raw_messages = mode;
+        self
     }
 
     /// The room used for messages whose header carries none; set when (re)connecting.
@@ -132,7 +152,37 @@ impl FrameHandler {
                 Event::Control(c) if c.action.ends_stream() => outcome.stream_ended = true,
                 _ => {}
             }
-            out.send(event, idle)?;
+            let users: Vec<Event> = event
+                .users()
+                .into_iter()
+                .filter(|u| self.users.should_report(u, event.meta().time_ms))
+                .map(|u| {
+                    Event::User(UserSeen {
+                        meta: event.meta().clone(),
+                        user: u.clone(),
+                    })
+                })
+                .collect();
+            let is_raw = matches!(event, Event::Raw(_));
+            match (self.raw_messages, is_raw) {
+                (RawMessages::Off, true) => {
+                    self.metrics.raw_skipped.inc();
+                }
+                (RawMessages::All, false) => {
+                    let raw = Event::Raw(Raw {
+                        meta: event.meta().clone(),
+                        method: msg.method.clone(),
+                        payload: msg.payload.to_vec(),
+                        error: None,
+                    });
+                    out.send(event, idle)?;
+                    out.send(raw, idle)?;
+                }
+                _ => out.send(event, idle)?,
+            }
+            for user in users {
+                out.send(user, idle)?;
+            }
             outcome.new_messages += 1;
         }
         Ok(outcome)
@@ -144,6 +194,7 @@ mod tests {
     use super::*;
     use crate::tiktok::frame::{encode_msg_frame, envelope};
     use crate::tiktok::proto::{CommonMessageData, WebcastControlMessage};
+    use bytes::Bytes;
     use prost::Message;
 
     fn control(msg_id: u64, action: i32) -> crate::tiktok::proto::BaseProtoMessage {
@@ -184,6 +235,64 @@ mod tests {
             .handle_frame(&encode_msg_frame(2, 78, &result), &out, &mut || {})
             .unwrap();
         assert_eq!(again.new_messages, 0);
+    }
+
+    fn chat(msg_id: u64, user_id: u64) -> crate::tiktok::proto::BaseProtoMessage {
+        let m = crate::tiktok::proto::WebcastChatMessage {
+            common: Some(CommonMessageData {
+                msg_id,
+                room_id: 5,
+                create_time: 1_717_000_000_000,
+                ..Default::default()
+            }),
+            user: Some(crate::tiktok::proto::User {
+                id: user_id,
+                nickname: Bytes::from_static(b"Viewer"),
+                ..Default::default()
+            }),
+            content: Bytes::from_static(b"hi"),
+            ..Default::default()
+        };
+        envelope("WebcastChatMessage", msg_id, m.encode_to_vec())
+    }
+
+    fn kinds(
+        mode: RawMessages,
+        messages: Vec<crate::tiktok::proto::BaseProtoMessage>,
+    ) -> (Vec<&'static str>, u64) {
+        let metrics = Arc::new(Metrics::new());
+        let (tx, rx) = crossbeam_channel::bounded(100);
+        let out = EventSender::new(tx, metrics.clone());
+        let mut h = FrameHandler::new(5, metrics.clone()).with_raw_messages(mode);
+        let result = ProtoMessageFetchResult {
+            messages,
+            ..Default::default()
+        };
+        h.handle_fetch_result(&result, &out, &mut || {}).unwrap();
+        (
+            rx.try_iter().map(|e| e.kind()).collect(),
+            metrics.raw_skipped.get(),
+        )
+    }
+
+    #[test]
+    fn users_are_reported_once_per_window() {
+        let (k, _) = kinds(
+            RawMessages::Unknown,
+            vec![chat(1, 9), chat(2, 9), chat(3, 8)],
+        );
+        assert_eq!(k, ["chat", "user", "chat", "chat", "user"]);
+    }
+
+    #[test]
+    fn raw_messages_mode_decides_what_is_kept_whole() {
+        let unknown = || envelope("WebcastBrandNewMessage", 7, vec![]);
+        let (k, skipped) = kinds(RawMessages::All, vec![chat(1, 0), unknown()]);
+        assert_eq!((k, skipped), (vec!["chat", "raw", "raw"], 0));
+        let (k, skipped) = kinds(RawMessages::Unknown, vec![chat(1, 0), unknown()]);
+        assert_eq!((k, skipped), (vec!["chat", "raw"], 0));
+        let (k, skipped) = kinds(RawMessages::Off, vec![chat(1, 0), unknown()]);
+        assert_eq!((k, skipped), (vec!["chat"], 1));
     }
 
     #[test]

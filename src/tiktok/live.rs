@@ -237,7 +237,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::config::{RawMessages, Secret};
     use crate::event::Event;
     use crate::metrics::Metrics;
     use crate::pipe::EventSender;
@@ -267,6 +267,7 @@ mod tests {
                 metrics,
                 status: Arc::new(Status::new()),
                 shutdown: Shutdown::new(),
+                raw_messages: RawMessages::Unknown,
             },
             rx,
             timings: ReaderTimings {

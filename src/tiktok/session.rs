@@ -69,7 +69,7 @@ pub fn run(host: &str, config: &ReaderConfig, ctx: &ReaderContext, pacing: &Paci
         web: WebClient::new(config),
         signer: Signer::new(config),
         browser: Browser::from_user_agent(&config.user_agent),
-        handler: FrameHandler::new(0, ctx.metrics.clone()),
+        handler: FrameHandler::new(0, ctx.metrics.clone()).with_raw_messages(ctx.raw_messages),
         backoff: Backoff::new(config.timings.backoff_min, config.timings.backoff_max),
         state: None,
         room_id: 0,
@@ -535,6 +535,7 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RawMessages;
     use crate::event::Event;
     use crate::metrics::Metrics;
     use crate::pipe::EventSender;
@@ -590,6 +591,7 @@ mod tests {
             metrics,
             status: Arc::new(Status::new()),
             shutdown: Shutdown::new(),
+            raw_messages: RawMessages::Unknown,
         };
         let thread = std::thread::spawn({
             let ctx = ctx.clone();

@@ -1,19 +1,19 @@
 //! Structures shared by many messages (PROTOCOL.md §5.2): the common header, users with their
-//! badges and relations to the host, display texts and images.
+//! badges and relations to the host, display texts, images and emotes.
+//!
+//! Owns: shared wire layouts. Must not touch: conversion (see `tiktok::convert`).
+
+use bytes::Bytes;
 
 /// Field 1 of (almost) every event message.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CommonMessageData {
-    #[prost(string, tag = "1")]
-    pub method: String,
     #[prost(uint64, tag = "2")]
     pub msg_id: u64,
     #[prost(uint64, tag = "3")]
     pub room_id: u64,
     #[prost(int64, tag = "4")]
     pub create_time: i64,
-    #[prost(bytes = "vec", tag = "7")]
-    pub describe: Vec<u8>,
     #[prost(message, optional, tag = "8")]
     pub display_text: Option<Text>,
 }
@@ -21,10 +21,10 @@ pub struct CommonMessageData {
 /// A display template with its pieces (`key` is the template id, e.g. a follow or share key).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Text {
-    #[prost(string, tag = "1")]
-    pub key: String,
-    #[prost(bytes = "vec", tag = "2")]
-    pub default_pattern: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub default_pattern: Bytes,
     #[prost(message, repeated, tag = "4")]
     pub pieces: Vec<TextPiece>,
 }
@@ -33,8 +33,8 @@ pub struct Text {
 pub struct TextPiece {
     #[prost(int32, tag = "1")]
     pub r#type: i32,
-    #[prost(bytes = "vec", tag = "11")]
-    pub string_value: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "11")]
+    pub string_value: Bytes,
     #[prost(message, optional, tag = "21")]
     pub user_value: Option<TextPieceUser>,
 }
@@ -47,10 +47,8 @@ pub struct TextPieceUser {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ImageModel {
-    #[prost(string, repeated, tag = "1")]
-    pub url_list: Vec<String>,
-    #[prost(string, tag = "2")]
-    pub uri: String,
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub url_list: Vec<Bytes>,
 }
 
 /// A TikTok user (§5.2). Only the fields the `users` dimension and the event rows need.
@@ -58,8 +56,8 @@ pub struct ImageModel {
 pub struct User {
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    #[prost(bytes = "vec", tag = "3")]
-    pub nickname: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub nickname: Bytes,
     #[prost(message, optional, tag = "9")]
     pub avatar_thumb: Option<ImageModel>,
     #[prost(bool, tag = "12")]
@@ -72,16 +70,14 @@ pub struct User {
     pub fans_club: Option<FansClubMember>,
     #[prost(message, optional, tag = "32")]
     pub user_attr: Option<UserAttr>,
-    #[prost(bytes = "vec", tag = "38")]
-    pub display_id: Vec<u8>,
-    #[prost(string, tag = "46")]
-    pub sec_uid: String,
+    #[prost(bytes = "bytes", tag = "38")]
+    pub display_id: Bytes,
+    #[prost(bytes = "bytes", tag = "46")]
+    pub sec_uid: Bytes,
     #[prost(message, repeated, tag = "64")]
     pub badge_list: Vec<BadgeStruct>,
     #[prost(bool, tag = "1029")]
     pub is_follower: bool,
-    #[prost(bool, tag = "1030")]
-    pub is_following: bool,
     #[prost(bool, tag = "1090")]
     pub is_subscribe: bool,
 }
@@ -112,16 +108,12 @@ pub struct FansClubMember {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct FansClubData {
-    #[prost(bytes = "vec", tag = "1")]
-    pub club_name: Vec<u8>,
     #[prost(int32, tag = "2")]
     pub level: i32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct UserAttr {
-    #[prost(bool, tag = "1")]
-    pub is_muted: bool,
     #[prost(bool, tag = "2")]
     pub is_admin: bool,
     #[prost(bool, tag = "3")]
@@ -131,24 +123,22 @@ pub struct UserAttr {
 /// A badge shown next to a user (§5.2 `BadgeStruct`); `scene_type` says what it means.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct BadgeStruct {
-    #[prost(int32, tag = "1")]
-    pub display_type: i32,
     #[prost(int32, tag = "3")]
     pub scene_type: i32,
     #[prost(message, optional, tag = "12")]
     pub privilege_log_extra: Option<PrivilegeLogExtra>,
     #[prost(message, optional, tag = "20")]
     pub image: Option<BadgeImage>,
+    #[prost(message, optional, tag = "21")]
+    pub text: Option<BadgeText>,
     #[prost(message, optional, tag = "23")]
     pub combine: Option<BadgeCombine>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PrivilegeLogExtra {
-    #[prost(string, tag = "2")]
-    pub privilege_id: String,
-    #[prost(string, tag = "5")]
-    pub level: String,
+    #[prost(bytes = "bytes", tag = "5")]
+    pub level: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -158,11 +148,19 @@ pub struct BadgeImage {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+pub struct BadgeText {
+    #[prost(bytes = "bytes", tag = "2")]
+    pub key: Bytes,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub default_pattern: Bytes,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct BadgeCombine {
     #[prost(message, optional, tag = "2")]
     pub icon: Option<ImageModel>,
-    #[prost(bytes = "vec", tag = "4")]
-    pub str: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub str: Bytes,
 }
 
 /// The sender's relation to the host, carried by chat (18), gift (32) and emote chat (5).
@@ -180,4 +178,32 @@ pub struct UserIdentity {
     pub is_moderator_of_anchor: bool,
     #[prost(bool, tag = "6")]
     pub is_anchor: bool,
+}
+
+/// A sticker or emote (§5.4 `EmoteModel`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EmoteModel {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub emote_id: Bytes,
+}
+
+/// The identity fields of the common header alone: what a message of an unknown method (or one
+/// that failed to decode) is read for, so nothing deeper in it can fail that reading.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HeaderOnly {
+    #[prost(message, optional, tag = "1")]
+    pub common: Option<Header>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Header {
+    /// Read only when hunting for a header outside field 1 (it names the method).
+    #[prost(bytes = "bytes", tag = "1")]
+    pub method: Bytes,
+    #[prost(uint64, tag = "2")]
+    pub msg_id: u64,
+    #[prost(uint64, tag = "3")]
+    pub room_id: u64,
+    #[prost(int64, tag = "4")]
+    pub create_time: i64,
 }

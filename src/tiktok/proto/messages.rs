@@ -1,7 +1,11 @@
-//! The core audience messages (PROTOCOL.md §5.3–5.10): chat, gift, like, member, social,
-//! room user seq and control.
+//! The core audience messages (PROTOCOL.md §5.3–5.10): chat, emote chat, gift, like, member,
+//! social, room user seq and control.
+//!
+//! Owns: their wire layouts. Must not touch: conversion (see `tiktok::convert`).
 
-use super::common::{CommonMessageData, User, UserIdentity};
+use bytes::Bytes;
+
+use super::common::{CommonMessageData, EmoteModel, User, UserIdentity};
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WebcastChatMessage {
@@ -9,13 +13,38 @@ pub struct WebcastChatMessage {
     pub common: Option<CommonMessageData>,
     #[prost(message, optional, tag = "2")]
     pub user: Option<User>,
-    #[prost(bytes = "vec", tag = "3")]
-    pub content: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub content: Bytes,
     #[prost(message, optional, tag = "12")]
     pub at_user: Option<User>,
-    #[prost(string, tag = "14")]
-    pub content_language: String,
+    #[prost(message, repeated, tag = "13")]
+    pub emotes: Vec<EmoteWithIndex>,
+    #[prost(bytes = "bytes", tag = "14")]
+    pub content_language: Bytes,
     #[prost(message, optional, tag = "18")]
+    pub user_identity: Option<UserIdentity>,
+    #[prost(uint64, repeated, tag = "27")]
+    pub mention_user_list: Vec<u64>,
+}
+
+/// An emote placed in a chat text (`index` = position in the text).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EmoteWithIndex {
+    #[prost(int32, tag = "1")]
+    pub index: i32,
+    #[prost(message, optional, tag = "2")]
+    pub emote: Option<EmoteModel>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WebcastEmoteChatMessage {
+    #[prost(message, optional, tag = "1")]
+    pub common: Option<CommonMessageData>,
+    #[prost(message, optional, tag = "2")]
+    pub user: Option<User>,
+    #[prost(message, repeated, tag = "3")]
+    pub emote_list: Vec<EmoteModel>,
+    #[prost(message, optional, tag = "5")]
     pub user_identity: Option<UserIdentity>,
 }
 
@@ -41,6 +70,8 @@ pub struct WebcastGiftMessage {
     pub gift: Option<Gift>,
     #[prost(message, optional, tag = "32")]
     pub user_identity: Option<UserIdentity>,
+    #[prost(uint64, tag = "46")]
+    pub to_member_id_int: u64,
 }
 
 /// Static gift data (§5.5 `Gift`). `type == 1` marks a streakable gift.
@@ -48,14 +79,12 @@ pub struct WebcastGiftMessage {
 pub struct Gift {
     #[prost(uint64, tag = "5")]
     pub id: u64,
-    #[prost(bool, tag = "10")]
-    pub combo: bool,
     #[prost(int32, tag = "11")]
     pub r#type: i32,
     #[prost(int32, tag = "12")]
     pub diamond_count: i32,
-    #[prost(bytes = "vec", tag = "16")]
-    pub name: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "16")]
+    pub name: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -92,8 +121,8 @@ pub struct WebcastSocialMessage {
     pub share_type: i64,
     #[prost(int64, tag = "4")]
     pub action: i64,
-    #[prost(string, tag = "5")]
-    pub share_target: String,
+    #[prost(bytes = "bytes", tag = "5")]
+    pub share_target: Bytes,
     #[prost(int64, tag = "6")]
     pub follow_count: i64,
     #[prost(int32, tag = "8")]
@@ -132,6 +161,6 @@ pub struct WebcastControlMessage {
     /// 1 paused, 2 unpaused, 3 ended by host, 4 suspended by TikTok.
     #[prost(int32, tag = "2")]
     pub action: i32,
-    #[prost(bytes = "vec", tag = "3")]
-    pub tips: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub tips: Bytes,
 }

@@ -9,15 +9,31 @@
 //!
 //! Free-text fields that reach ClickHouse (nicknames, handles, chat text, …) are declared as
 //! `bytes` and turned into `String` with U+FFFD replacement by `tiktok::convert`, so one invalid
-//! UTF-8 sequence from the network never fails a whole message.
+//! UTF-8 sequence from the network never fails a whole message. They are `bytes::Bytes`: the
+//! fetch result is decoded from one `Bytes` buffer, so every message payload and every text
+//! field is a slice of it, not a copy (decoding speed, issue 6).
+//!
+//! Files by area: `transport` (socket envelopes), `common` (header, user, text, image),
+//! `messages` (core audience events), `room` (room texts, pins, deletions, notices),
+//! `interact` (questions, subscriptions, envelopes, polls, goals, ranks), `battle` (battles and
+//! link-mic), `commerce` (gift panel, shopping, partnerships, games). Together they cover the 62
+//! methods of PROTOCOL.md §5.1; `tiktok::convert` maps each method to its type.
 //!
 //! Owns: wire layouts. Must not touch: I/O, conversion to events.
 #![allow(clippy::derive_partial_eq_without_eq)]
 
+pub mod battle;
+pub mod commerce;
 pub mod common;
+pub mod interact;
 pub mod messages;
+pub mod room;
 pub mod transport;
 
+pub use battle::*;
+pub use commerce::*;
 pub use common::*;
+pub use interact::*;
 pub use messages::*;
+pub use room::*;
 pub use transport::*;

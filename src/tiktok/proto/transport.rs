@@ -62,8 +62,10 @@ pub struct ProtoMessageFetchResult {
 pub struct BaseProtoMessage {
     #[prost(string, tag = "1")]
     pub method: String,
-    #[prost(bytes = "vec", tag = "2")]
-    pub payload: Vec<u8>,
+    /// Shares the fetch result's buffer (decoded from `Bytes`): no copy per message, and the
+    /// message's own text fields are slices of it too.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub payload: bytes::Bytes,
     #[prost(uint64, tag = "3")]
     pub msg_id: u64,
     #[prost(int32, tag = "4")]

@@ -1,0 +1,225 @@
+//! `chakal-ingest redecode [METHOD…]`: runs the current decoder again over the messages kept
+//! whole in `raw_messages` (all of them, or those of the given methods) and inserts the typed
+//! rows (and the `users` rows) they now give. Useful after a decoder upgrade, or with
+//! `RAW_MESSAGES=all` to rebuild typed tables.
+//!
+//! Rows are read in pages (`SELECT … FORMAT JSONEachRow`, payload as base64), converted by the
+//! same `FrameHandler` the readers use (so dedupe, flags and the users dimension behave the
+//! same), batched per table and inserted with content-derived deduplication tokens, so running
+//! it twice stores nothing twice. Messages still unknown are not written again: they are in
+//! `raw_messages` already.
+//!
+//! Must not touch: sockets, the writer thread, protobuf fields (conversion is `tiktok::convert`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::clickhouse::batch::Batch;
+use crate::clickhouse::client::{Client, InsertError};
+use crate::clickhouse::row;
+use crate::config::RawMessages;
+use crate::event::Event;
+use crate::metrics::Metrics;
+use crate::pipe::EventSender;
+use crate::tiktok::handler::FrameHandler;
+use crate::tiktok::proto::{BaseProtoMessage, ProtoMessageFetchResult};
+
+/// Raw rows read per query.
+const PAGE_ROWS: usize = 5_000;
+/// A table's batch is inserted once it holds this many rows.
+const BATCH_ROWS: usize = 5_000;
+
+/// Why a redecode stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RedecodeError {
+    #[error("cannot read table `raw_messages`; check CLICKHOUSE_CONN and that the schema is applied: {0}")]
+    Read(#[source] InsertError),
+    #[error("insert into table `{table}` failed; fix ClickHouse and run redecode again (it is idempotent): {source}")]
+    Insert {
+        table: &'static str,
+        #[source]
+        source: InsertError,
+    },
+    #[error(
+        "row {line} of raw_messages is not what redecode expects ({what}); is the schema current?"
+    )]
+    BadRow { line: usize, what: &'static str },
+}
+
+/// What a redecode did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Raw rows read.
+    pub read: usize,
+    /// Rows inserted, per table.
+    pub rows: HashMap<&'static str, usize>,
+}
+
+/// Redecodes the raw rows of `methods` (all when empty).
+pub fn run(client: &Client, methods: &[String]) -> Result<Summary, RedecodeError> {
+    let metrics = Arc::new(Metrics::new());
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let out = EventSender::new(tx, metrics.clone());
+    let mut handler = FrameHandler::new(0, metrics).with_raw_messages(RawMessages::Off);
+    let mut batches: HashMap<&'static str, Batch> = HashMap::new();
+    let mut summary = Summary::default();
+    let filter = if methods.is_empty() {
+        String::new()
+    } else {
+        let quoted: Vec<String> = methods
+            .iter()
+            .map(|m| format!("'{}'", m.replace('\\', "\\\\").replace('\'', "\\'")))
+            .collect();
+        format!("WHERE method IN ({})", quoted.join(", "))
+    };
+    loop {
+        let page = client
+            .execute(&format!(
+                "SELECT method, toString(room_id) AS room_id, toString(msg_id) AS msg_id, \
+                 base64Encode(payload) AS payload_b64 FROM raw_messages FINAL {filter} \
+                 ORDER BY room_id, event_time, msg_id LIMIT {PAGE_ROWS} OFFSET {} \
+                 FORMAT JSONEachRow",
+                summary.read
+            ))
+            .map_err(RedecodeError::Read)?;
+        let mut rows = 0;
+        for line in page.lines().filter(|l| !l.trim().is_empty()) {
+            rows += 1;
+            let (room_id, msg) = parse_row(line, summary.read + rows)?;
+            handler.set_room(room_id);
+            let result = ProtoMessageFetchResult {
+                messages: vec![msg],
+                ..Default::default()
+            };
+            if let Err(gone) = handler.handle_fetch_result(&result, &out, &mut || {}) {
+                // The receiver lives as long as this function, so this cannot happen.
+                log::error!("bug: redecode channel closed: {gone}");
+            }
+            for event in rx.try_iter() {
+                push(&mut batches, client, &mut summary, &event)?;
+            }
+        }
+        summary.read += rows;
+        if rows < PAGE_ROWS {
+            break;
+        }
+    }
+    let tables: Vec<&'static str> = batches.keys().copied().collect();
+    for table in tables {
+        flush(&mut batches, client, &mut summary, table)?;
+    }
+    Ok(summary)
+}
+
+fn parse_row(line: &str, line_no: usize) -> Result<(u64, BaseProtoMessage), RedecodeError> {
+    let bad = |what| RedecodeError::BadRow {
+        line: line_no,
+        what,
+    };
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|_| bad("not JSON"))?;
+    let field = |k: &str| v.get(k).and_then(|x| x.as_str());
+    let room_id = field("room_id")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("room_id"))?;
+    let msg_id = field("msg_id")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("msg_id"))?;
+    let method = field("method").ok_or_else(|| bad("method"))?.to_string();
+    let payload = field("payload_b64")
+        .and_then(base64_decode)
+        .ok_or_else(|| bad("payload_b64"))?;
+    Ok((
+        room_id,
+        BaseProtoMessage {
+            method,
+            payload: payload.into(),
+            msg_id,
+            ..Default::default()
+        },
+    ))
+}
+
+fn push(
+    batches: &mut HashMap<&'static str, Batch>,
+    client: &Client,
+    summary: &mut Summary,
+    event: &Event,
+) -> Result<(), RedecodeError> {
+    let table = row::table_of(event);
+    let batch = batches.entry(table).or_insert_with(|| Batch::new(table));
+    if let Err(e) = batch.push(event) {
+        log::error!("bug: row not serialisable table={table} error={e}");
+        return Ok(());
+    }
+    if batch.rows() >= BATCH_ROWS {
+        flush(batches, client, summary, table)?;
+    }
+    Ok(())
+}
+
+fn flush(
+    batches: &mut HashMap<&'static str, Batch>,
+    client: &Client,
+    summary: &mut Summary,
+    table: &'static str,
+) -> Result<(), RedecodeError> {
+    let Some(batch) = batches.get_mut(table) else {
+        return Ok(());
+    };
+    if batch.rows() == 0 {
+        return Ok(());
+    }
+    let sealed = batch.take();
+    client
+        .insert(table, &sealed.body, &sealed.dedup_token)
+        .map_err(|source| RedecodeError::Insert { table, source })?;
+    *summary.rows.entry(table).or_default() += sealed.rows;
+    log::debug!("redecode flushed table={table} rows={}", sealed.rows);
+    Ok(())
+}
+
+/// Standard base64 (RFC 4648 §4, as ClickHouse's `base64Encode` writes it); `None` if malformed.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let sextet = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let body = s.trim_end_matches('=').as_bytes();
+    if body.len() % 4 == 1 || s.len() - body.len() > 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    for chunk in body.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= sextet(c)? << (18 - 6 * i);
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..chunk.len() - 1]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_with_the_row_encoder() {
+        for len in 0..40u8 {
+            let data: Vec<u8> = (0..len)
+                .map(|i| i.wrapping_mul(37).wrapping_add(200))
+                .collect();
+            assert_eq!(base64_decode(&row::base64(&data)), Some(data));
+        }
+        assert_eq!(base64_decode("Zm9vYmFy"), Some(b"foobar".to_vec()));
+        assert_eq!(base64_decode("Zm9v!mFy"), None);
+        assert_eq!(base64_decode("Z"), None);
+    }
+}
