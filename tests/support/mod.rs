@@ -3,6 +3,7 @@
 #![allow(dead_code)] // every test binary includes this module but uses a different part of it
 
 pub mod clickhouse;
+pub mod loopback;
 
 use std::collections::HashMap;
 use std::fs::File;
