@@ -17,7 +17,7 @@ FIXTURES_DIR ?= $(abspath ../shared/fixtures)
 export CHDB_PYTHON := $(abspath $(PYTHON))
 export FIXTURES_DIR
 
-.PHONY: help run build venv clickhouse clickhouse-stop schema query test test-rust test-chfront lint fmt clean
+.PHONY: help run build venv clickhouse clickhouse-stop schema query replay-demo test test-rust test-chfront lint fmt clean fuzz
 
 help:
 	@echo "make run              capture TIKTOK_HOST into ClickHouse; with no config: offline demo into a local ClickHouse"
@@ -26,8 +26,10 @@ help:
 	@echo "make clickhouse-stop  stop it"
 	@echo "make query SQL='…'    run a query against the local ClickHouse"
 	@echo "make schema           apply the migrations in sql/ to CLICKHOUSE_CONN"
+	@echo "make replay-demo      real captured TikTok frames through a fake TikTok into the local ClickHouse"
 	@echo "make install          build and install the binary, systemd units and env template (PREFIX, DESTDIR)"
 	@echo "make test-deploy      lint the Dockerfile and check docker-compose.yml (no Docker engine needed)"
+	@echo "make fuzz             fuzz the frame decoder for FUZZ_SECONDS (default 600)"
 
 build:
 	cargo build --release --locked
@@ -78,6 +80,12 @@ schema: build
 	@if [ -z "$$CLICKHOUSE_CONN" ]; then $(MAKE) --no-print-directory clickhouse; fi
 	CLICKHOUSE_CONN=$${CLICKHOUSE_CONN:-$(CH_URL)/chakal} $(BIN) schema
 
+# The real captured frames of FIXTURES_DIR served by the project's fake TikTok (loopback), ingested
+# by the release binary into a fresh database of the local ClickHouse; prints sent vs landed per method.
+replay-demo: clickhouse
+	cargo build --release --locked --bins
+	target/release/fake-tiktok --frames $(FIXTURES_DIR)/frames.bin --clickhouse $(CH_URL) --exec $(abspath $(BIN))
+
 SQL ?= SELECT table, sum(rows) FROM system.parts WHERE database = 'chakal' AND active GROUP BY table ORDER BY table
 query:
 	@curl -fsS --data-binary @- '$(CH_URL)/' <<< "$(SQL)"
@@ -87,6 +95,20 @@ test: venv
 	$(MAKE) --no-print-directory test-deploy
 	cargo build --tests --locked
 	cargo test --locked
+
+# Long fuzzing of the reader's path (frame → fetch result → convert → row), FUZZ_SECONDS long:
+# libFuzzer via cargo-fuzz when the nightly toolchain is there, else the deterministic mutator
+# of tests/hostile_input.rs (which `make test` runs for 20 s).
+FUZZ_SECONDS ?= 600
+fuzz:
+	@if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
+		command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked; \
+		python3 fuzz/seed_corpus.py fuzz/corpus/frame $(FIXTURES_DIR)/frames.bin $(FIXTURES_DIR)/../bench/webcast_frames.bin; \
+		cargo +nightly fuzz run frame fuzz/corpus/frame -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536; \
+	else \
+		echo "no nightly toolchain: running the deterministic mutator for $(FUZZ_SECONDS) s"; \
+		FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --test hostile_input -- --nocapture; \
+	fi
 
 lint:
 	cargo fmt --all -- --check

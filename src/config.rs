@@ -27,6 +27,7 @@ pub struct Var {
 /// Every variable, in the order of `env.sample` and the README table.
 pub const VARS: &[Var] = &[
     Var { name: "TIKTOK_HOST", default: "", doc: "TikTok user(s) to capture: `@handle`, `handle` or a `tiktok.com/@handle/live` URL; comma-separated for several. Required unless DEBUG_MODE=true" },
+    Var { name: "TIKTOK_HOSTS_FILE", default: "", doc: "File of TikTok users to capture, one `@handle` (or URL) a line; `#` starts a comment, blank lines are ignored. Merged with TIKTOK_HOST and re-read on SIGHUP: added hosts start, removed hosts stop, the others keep their connection" },
     Var { name: "CLICKHOUSE_CONN", default: "http://127.0.0.1:8123/chakal", doc: "ClickHouse HTTP endpoint: `http[s]://user:pass@host:port/database` or .NET form `Host=…;Port=…;Username=…;Password=…;Database=…`" },
     Var { name: "LOG_LEVEL", default: "Debug", doc: "Trace, Debug, Information, Warning, Error, Critical or None (Rust names trace/debug/info/warn/error/off too)" },
     Var { name: "DEBUG_MODE", default: "false", doc: "true: no TikTok connection; generate mock room activity (as real protobuf frames) every DEBUG_INTERVAL_MS" },
@@ -39,11 +40,17 @@ pub const VARS: &[Var] = &[
     Var { name: "CLICKHOUSE_TIMEOUT_MS", default: "10000", doc: "Timeout of one ClickHouse HTTP request (connect + send + answer)" },
     Var { name: "RAW_MESSAGES", default: "unknown", doc: "Which messages are also kept whole in raw_messages (for `chakal-ingest redecode`): all, unknown (methods without a decoder, and messages that failed to decode) or off" },
     Var { name: "SHUTDOWN_TIMEOUT_MS", default: "8000", doc: "On SIGTERM/SIGINT, how long the final flush may take before the process gives up (keep below Docker's 10 s)" },
+    Var { name: "SPOOL_DIR", default: "./data/spool", doc: "Directory where batches ClickHouse cannot take are kept (fsynced) until it answers again; replayed at startup" },
+    Var { name: "SPOOL_MAX_BYTES", default: "1073741824", doc: "Cap on the spool's size; when reached the writer stops receiving and readers wait (nothing is dropped)" },
+    Var { name: "DEAD_LETTER_DIR", default: "./data/dead-letter", doc: "Directory of NDJSON files (one per UTC day) holding rows ClickHouse refused as bad data, with table and error" },
     Var { name: "SIGN_API_KEY", default: "", doc: "Euler Stream sign-server API key (sent as `x-api-key`); empty = anonymous, with lower rate limits" },
     Var { name: "SIGN_API_URL", default: "https://api.eulerstream.com", doc: "Base URL of the sign server (`GET {url}/webcast/fetch`); http:// or https://" },
+    Var { name: "SIGN_RATE_PER_MIN", default: "10", doc: "Sign-server requests per minute, shared by every host of the process (token bucket; each connect and reconnect costs one); a 429's Retry-After pauses them all" },
+    Var { name: "SIGN_RATE_BURST", default: "3", doc: "Sign-server requests that may go out back to back before SIGN_RATE_PER_MIN paces them" },
     Var { name: "TIKTOK_WEB_URL", default: "https://www.tiktok.com", doc: "Base URL of TikTok's web site (live page scrape, `api-live/user/room`, socket Origin); http:// or https://" },
     Var { name: "TIKTOK_WEBCAST_URL", default: "https://webcast.tiktok.com", doc: "Base URL of TikTok's webcast API (`/webcast/room/info/`, `/webcast/room/check_alive/`); http:// or https://" },
     Var { name: "TIKTOK_USER_AGENT", default: DEFAULT_USER_AGENT, doc: "Browser User-Agent sent to TikTok and to the sign server, which signs the socket URL for it" },
+    Var { name: "TIKTOK_PROXY", default: "", doc: "Optional HTTP CONNECT proxy for all TikTok-side traffic (live page, API, sign server, websocket): `http://[user:password@]host:port` or `https://…`; never bypassed when set; ClickHouse is always reached directly" },
     Var { name: "TIKTOK_SESSION_ID", default: "", doc: "Optional `sessionid` cookie of a logged-in TikTok account, for 18+ rooms; sent to TikTok, and to the sign server only if WHITELIST_AUTHENTICATED_SESSION_ID_HOST allows it" },
     Var { name: "TIKTOK_TARGET_IDC", default: "useast1a", doc: "Data centre of the TikTok account (`tt-target-idc` cookie), e.g. useast1a or eu-ttp2" },
     Var { name: "WHITELIST_AUTHENTICATED_SESSION_ID_HOST", default: "", doc: "Host name of the sign server (e.g. `api.eulerstream.com`) trusted with TIKTOK_SESSION_ID; the session is forwarded only when this equals SIGN_API_URL's host" },
@@ -88,6 +95,108 @@ pub struct ClickHouseConn {
     pub user: String,
     pub password: Secret<String>,
     pub database: String,
+}
+
+/// The HTTP CONNECT proxy every TikTok-side connection goes through (`TIKTOK_PROXY`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TiktokProxy {
+    /// `https://`: TLS to the proxy itself, then the tunnel.
+    pub tls: bool,
+    /// Host name or IP address (an IPv6 address without brackets).
+    pub host: String,
+    pub port: u16,
+    /// Empty: no `Proxy-Authorization`.
+    pub user: String,
+    pub password: Secret<String>,
+}
+
+impl TiktokProxy {
+    /// `http[s]://host:port`, without credentials: what logs and errors may show.
+    pub fn endpoint(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority())
+    }
+
+    /// `host:port`, the IPv6 address in brackets.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    pub fn has_credentials(&self) -> bool {
+        !self.user.is_empty() || !self.password.expose().is_empty()
+    }
+}
+
+/// Where the hosts to capture come from: `TIKTOK_HOST`, fixed for the life of the process, and
+/// `TIKTOK_HOSTS_FILE`, read at startup and again on every SIGHUP.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostSources {
+    /// TIKTOK_HOST's handles, normalised.
+    pub listed: Vec<String>,
+    pub file: Option<PathBuf>,
+}
+
+/// Why `TIKTOK_HOSTS_FILE` could not be used; the hosts running so far are kept.
+#[derive(Debug, thiserror::Error)]
+pub enum HostsFileError {
+    #[error("cannot read TIKTOK_HOSTS_FILE {path}: {source}; check the path and its permissions")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TIKTOK_HOSTS_FILE {path} has bad lines, fix them: {}", .lines.join("; "))]
+    BadLines { path: PathBuf, lines: Vec<String> },
+}
+
+impl HostSources {
+    /// TIKTOK_HOST's handles then the file's, each once, in that order.
+    pub fn load(&self) -> Result<Vec<String>, HostsFileError> {
+        let mut hosts = self.listed.clone();
+        if let Some(path) = &self.file {
+            let text = std::fs::read_to_string(path).map_err(|source| HostsFileError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let from_file = parse_hosts_file(&text).map_err(|lines| HostsFileError::BadLines {
+                path: path.clone(),
+                lines,
+            })?;
+            for host in from_file {
+                if !hosts.contains(&host) {
+                    hosts.push(host);
+                }
+            }
+        }
+        Ok(hosts)
+    }
+}
+
+/// The handles of a hosts file: one a line, `#` to the end of the line is a comment, blank lines
+/// are skipped, duplicates kept once. Every bad line is reported (`line N: why`).
+pub fn parse_hosts_file(text: &str) -> Result<Vec<String>, Vec<String>> {
+    let mut hosts = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let entry = line.split('#').next().unwrap_or("").trim();
+        if entry.is_empty() {
+            continue;
+        }
+        match normalise_host(entry) {
+            Ok(host) if !hosts.contains(&host) => hosts.push(host),
+            Ok(_) => {}
+            Err(e) => bad.push(format!("line {}: {e}", i + 1)),
+        }
+    }
+    if bad.is_empty() {
+        Ok(hosts)
+    } else {
+        Err(bad)
+    }
 }
 
 /// Which messages the readers also hand over whole, for the `raw_messages` table.
@@ -168,6 +277,11 @@ pub struct ReaderConfig {
     pub target_idc: String,
     /// Lowercase host name allowed to receive the session (empty: none).
     pub session_sign_host: String,
+    /// Every TikTok-side connection goes through it when set; never bypassed.
+    pub proxy: Option<TiktokProxy>,
+    /// The process-wide sign budget: a token bucket refilled at this rate, holding `sign_burst`.
+    pub sign_per_minute: u32,
+    pub sign_burst: u32,
     pub poll_interval: Duration,
     pub record_dir: Option<PathBuf>,
     pub timings: ReaderTimings,
@@ -201,8 +315,11 @@ pub fn url_host(url: &str) -> String {
 /// The validated configuration of one process.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Normalised TikTok handles (no `@`), possibly empty in DEBUG_MODE.
+    /// Normalised TikTok handles (no `@`) of TIKTOK_HOST and TIKTOK_HOSTS_FILE at startup;
+    /// possibly empty in DEBUG_MODE or with a hosts file still to be filled.
     pub tiktok_hosts: Vec<String>,
+    /// Where `tiktok_hosts` came from, to read them again on SIGHUP.
+    pub host_sources: HostSources,
     pub clickhouse: ClickHouseConn,
     pub log_level: log::LevelFilter,
     pub debug_mode: bool,
@@ -215,6 +332,9 @@ pub struct Config {
     pub clickhouse_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub raw_messages: RawMessages,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    pub dead_letter_dir: PathBuf,
     pub reader: ReaderConfig,
 }
 
@@ -255,7 +375,10 @@ impl Config {
             env,
             problems: Vec::new(),
         };
-        let tiktok_hosts = p.parse("TIKTOK_HOST", parse_hosts);
+        let listed_hosts = p.parse("TIKTOK_HOST", parse_hosts);
+        let hosts_file = p.parse("TIKTOK_HOSTS_FILE", |v| {
+            Ok((!v.is_empty()).then(|| PathBuf::from(v)))
+        });
         let clickhouse = p.parse("CLICKHOUSE_CONN", parse_clickhouse_conn);
         let log_level = p.parse("LOG_LEVEL", parse_log_level);
         let debug_mode = p.parse("DEBUG_MODE", parse_bool);
@@ -269,18 +392,40 @@ impl Config {
             p.parse("CLICKHOUSE_TIMEOUT_MS", |v| parse_millis(v, 100, 600_000));
         let shutdown_timeout = p.parse("SHUTDOWN_TIMEOUT_MS", |v| parse_millis(v, 100, 600_000));
         let raw_messages = p.parse("RAW_MESSAGES", parse_raw_messages);
+        let spool_dir = p.parse("SPOOL_DIR", parse_dir);
+        let spool_max_bytes = p.parse("SPOOL_MAX_BYTES", |v| {
+            parse_count(v, 1, usize::MAX).map(|n| n as u64)
+        });
+        let dead_letter_dir = p.parse("DEAD_LETTER_DIR", parse_dir);
         let reader = parse_reader(&mut p);
 
-        if let (Some(hosts), Some(false)) = (&tiktok_hosts, debug_mode) {
-            if hosts.is_empty() {
+        let (host_sources, tiktok_hosts) = match (listed_hosts, hosts_file) {
+            (Some(listed), Some(file)) => {
+                let sources = HostSources { listed, file };
+                match sources.load() {
+                    Ok(hosts) => (Some(sources), Some(hosts)),
+                    Err(e) => {
+                        p.problems.push(Problem {
+                            var: "TIKTOK_HOSTS_FILE",
+                            message: e.to_string(),
+                        });
+                        (None, None)
+                    }
+                }
+            }
+            _ => (None, None),
+        };
+        if let (Some(sources), Some(false)) = (&host_sources, debug_mode) {
+            if sources.listed.is_empty() && sources.file.is_none() {
                 p.problems.push(Problem {
                     var: "TIKTOK_HOST",
-                    message: "is empty: set the TikTok user to capture (e.g. `@someone`), or DEBUG_MODE=true for the offline demo".into(),
+                    message: "is empty: set the TikTok user to capture (e.g. `@someone`) or TIKTOK_HOSTS_FILE, or DEBUG_MODE=true for the offline demo".into(),
                 });
             }
         }
         match (
             tiktok_hosts,
+            host_sources,
             clickhouse,
             log_level,
             debug_mode,
@@ -293,10 +438,14 @@ impl Config {
             clickhouse_timeout,
             shutdown_timeout,
             raw_messages,
+            spool_dir,
+            spool_max_bytes,
+            dead_letter_dir,
             reader,
         ) {
             (
                 Some(tiktok_hosts),
+                Some(host_sources),
                 Some(clickhouse),
                 Some(log_level),
                 Some(debug_mode),
@@ -309,9 +458,13 @@ impl Config {
                 Some(clickhouse_timeout),
                 Some(shutdown_timeout),
                 Some(raw_messages),
+                Some(spool_dir),
+                Some(spool_max_bytes),
+                Some(dead_letter_dir),
                 Some(reader),
             ) if p.problems.is_empty() => Ok(Config {
                 tiktok_hosts,
+                host_sources,
                 clickhouse,
                 log_level,
                 debug_mode,
@@ -324,6 +477,9 @@ impl Config {
                 clickhouse_timeout,
                 shutdown_timeout,
                 raw_messages,
+                spool_dir,
+                spool_max_bytes,
+                dead_letter_dir,
                 reader,
             }),
             _ => Err(ConfigError {
@@ -345,6 +501,9 @@ fn parse_reader(p: &mut Parser) -> Option<ReaderConfig> {
     let session_sign_host = p.parse("WHITELIST_AUTHENTICATED_SESSION_ID_HOST", |v| {
         parse_host_name(v)
     });
+    let proxy = p.parse("TIKTOK_PROXY", parse_proxy);
+    let sign_per_minute = p.parse("SIGN_RATE_PER_MIN", |v| parse_count(v, 1, 60_000));
+    let sign_burst = p.parse("SIGN_RATE_BURST", |v| parse_count(v, 1, 10_000));
     let poll_interval = p.parse("LIVE_POLL_INTERVAL_S", |v| parse_seconds(v, 30, 86_400));
     let record_dir = p.parse("RECORD_DIR", |v| {
         Ok((!v.is_empty()).then(|| PathBuf::from(v)))
@@ -362,6 +521,9 @@ fn parse_reader(p: &mut Parser) -> Option<ReaderConfig> {
             }),
         target_idc: target_idc?,
         session_sign_host: session_sign_host?,
+        proxy: proxy?,
+        sign_per_minute: sign_per_minute? as u32,
+        sign_burst: sign_burst? as u32,
         poll_interval: poll_interval?,
         record_dir: record_dir?,
         timings: ReaderTimings::standard(),
@@ -454,6 +616,11 @@ fn parse_millis(v: &str, min: u64, max: u64) -> Result<Duration, String> {
     }
 }
 
+/// A directory path; whether it is usable is checked when it is opened, at startup.
+fn parse_dir(v: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(v))
+}
+
 fn parse_seconds(v: &str, min: u64, max: u64) -> Result<Duration, String> {
     match v.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
@@ -526,6 +693,83 @@ fn parse_host_name(v: &str) -> Result<String, String> {
             shown(v)
         ))
     }
+}
+
+/// `http[s]://[user:password@]host[:port][/]` → a proxy. Errors never quote the value: it may
+/// hold a password.
+fn parse_proxy(v: &str) -> Result<Option<TiktokProxy>, String> {
+    const FORM: &str = "expected `http://[user:password@]host:port` or `https://…` (percent-encode `@`, `:` and `/` in the credentials)";
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let Some((scheme, rest)) = v.split_once("://") else {
+        return Err(format!("is not a URL; {FORM}"));
+    };
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "http" => false,
+        "https" => true,
+        other => {
+            return Err(format!(
+                "scheme `{}` is not supported (HTTP CONNECT proxies only); {FORM}",
+                other.chars().take(10).collect::<String>()
+            ))
+        }
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("has a path, query or spaces; {FORM}"));
+    }
+    let (userinfo, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, rest),
+    };
+    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| format!("has an unclosed `[` in its host; {FORM}"))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+    if !host_ok {
+        return Err(format!("has no valid host; {FORM}"));
+    }
+    let port = match port {
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("port is not a number from 1 to 65535; {FORM}")),
+        },
+        None if tls => 443,
+        None => 80,
+    };
+    let (user, password) = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((user, pass)) => (percent_decode(user), percent_decode(pass)),
+            None => (percent_decode(u), String::new()),
+        },
+        None => (String::new(), String::new()),
+    };
+    if user.contains(':') || !(user.chars().chain(password.chars())).all(|c| !c.is_control()) {
+        return Err(format!(
+            "has credentials with `:` in the user name or control characters; {FORM}"
+        ));
+    }
+    let proxy = TiktokProxy {
+        tls,
+        host: host.to_ascii_lowercase(),
+        port,
+        user,
+        password: Secret::new(password),
+    };
+    crate::http::proxy(&proxy).map_err(|e| format!("is not usable as a proxy ({e}); {FORM}"))?;
+    Ok(Some(proxy))
 }
 
 fn parse_addr(v: &str) -> Result<SocketAddr, String> {
@@ -626,7 +870,16 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
     let (scheme, rest) = v.split_once("://").expect("caller checked");
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
-        return Err(format!("scheme `{scheme}` is not supported (the ingester speaks ClickHouse's HTTP interface); {CONN_FORMS}"));
+        // Echo it only if it looks like a scheme: a mistyped URL may hold the password here.
+        let looks_like_scheme = scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        let named = if looks_like_scheme {
+            format!("scheme `{scheme}`")
+        } else {
+            "the text before `://`".to_string()
+        };
+        return Err(format!("{named} is not supported (the ingester speaks ClickHouse's HTTP interface); {CONN_FORMS}"));
     }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (userinfo, hostport) = match authority.rsplit_once('@') {
@@ -642,8 +895,10 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
         .is_some_and(|(_, p)| !p.contains(']'))
     {
         let (h, p) = hostport.rsplit_once(':').expect("checked");
-        p.parse::<u16>()
-            .map_err(|_| format!("port `{p}` is not a number from 1 to 65535; {CONN_FORMS}"))?;
+        // Not echoed: with a `/` in an unencoded password, this "port" is part of the password.
+        p.parse::<u16>().map_err(|_| {
+            format!("the port is not a number from 1 to 65535 (percent-encode `/`, `@` and `:` in the password); {CONN_FORMS}")
+        })?;
         format!("{h}:{p}")
     } else {
         format!("{hostport}:{default_port}")
@@ -675,11 +930,17 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
 fn parse_conn_keys(v: &str) -> Result<ClickHouseConn, String> {
     let (mut host, mut port, mut user, mut password, mut database) = (None, None, None, None, None);
     let mut https = false;
-    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+    for (i, part) in v
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        // The part is not echoed: it may be a password missing its `Password=`.
         let Some((key, value)) = part.split_once('=') else {
             return Err(format!(
-                "`{}` is not a `Key=Value` pair; {CONN_FORMS}",
-                part.split('=').next().unwrap_or("")
+                "part {} is not a `Key=Value` pair; {CONN_FORMS}",
+                i + 1
             ));
         };
         let value = value.trim().to_string();
@@ -866,6 +1127,25 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
+    /// Issue 5 §6: a mistyped CLICKHOUSE_CONN never echoes the password in its error.
+    #[test]
+    fn malformed_connection_strings_never_echo_the_password() {
+        for conn in [
+            "Host=h;hunter2;Port=8123",
+            "http://u:hun/ter2@h:8123/db",
+            "http://u:99999/x@h/db",
+            "u:hunter2://h:8123/db",
+        ] {
+            let err = Config::from_map(&env(&[("DEBUG_MODE", "true"), ("CLICKHOUSE_CONN", conn)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("CLICKHOUSE_CONN"), "{err}");
+            for secret in ["hunter2", "hun", "ter2", "99999"] {
+                assert!(!err.contains(secret), "{conn} → {err}");
+            }
+        }
+    }
+
     /// Variable names in `text`, as found by `pattern` (a line prefix before `NAME`).
     fn names_in(text: &str, before: &str, after: char) -> Vec<String> {
         let mut names: Vec<String> = text
@@ -1011,5 +1291,115 @@ mod tests {
             .is_none());
         let debug = format!("{:?}", config(&allowed).unwrap());
         assert!(!debug.contains("s3cr3t"), "{debug}");
+    }
+
+    #[test]
+    fn hosts_file_lines_comments_and_blanks() {
+        let text = "# my rooms\n@alpha\n\n  beta   # the second one\nhttps://www.tiktok.com/@gamma/live\n@alpha\n\t\n";
+        assert_eq!(parse_hosts_file(text).unwrap(), ["alpha", "beta", "gamma"]);
+        assert_eq!(parse_hosts_file("").unwrap(), Vec::<String>::new());
+        let bad = parse_hosts_file("ok\nnot a handle\n# fine\nbad!\n").unwrap_err();
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(
+            bad[0].starts_with("line 2: `not a handle` is not a TikTok user"),
+            "{bad:?}"
+        );
+        assert!(bad[1].starts_with("line 4: "), "{bad:?}");
+    }
+
+    fn temp_file(tag: &str, text: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("chakal-hosts-{tag}-{}.txt", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn hosts_file_is_merged_with_tiktok_host_and_read_again_on_demand() {
+        let path = temp_file("merge", "@b\nc\n");
+        let file = path.to_str().unwrap();
+        let c = Config::from_map(&env(&[
+            ("TIKTOK_HOST", "@a,b"),
+            ("TIKTOK_HOSTS_FILE", file),
+        ]))
+        .unwrap();
+        assert_eq!(c.tiktok_hosts, ["a", "b", "c"]);
+        std::fs::write(&path, "d\n# c is gone\n").unwrap();
+        assert_eq!(c.host_sources.load().unwrap(), ["a", "b", "d"]);
+        std::fs::write(&path, "d\nno way\n").unwrap();
+        let err = c.host_sources.load().unwrap_err().to_string();
+        assert!(
+            err.contains("line 2: `no way` is not a TikTok user"),
+            "{err}"
+        );
+        std::fs::remove_file(&path).unwrap();
+
+        let err = c.host_sources.load().unwrap_err().to_string();
+        assert!(err.starts_with("cannot read TIKTOK_HOSTS_FILE"), "{err}");
+        let err = Config::from_map(&env(&[("TIKTOK_HOSTS_FILE", file)])).unwrap_err();
+        assert_eq!(err.problems[0].var, "TIKTOK_HOSTS_FILE");
+    }
+
+    #[test]
+    fn an_empty_hosts_file_is_enough_to_start() {
+        let path = temp_file("empty", "# filled in later\n");
+        let c = Config::from_map(&env(&[("TIKTOK_HOSTS_FILE", path.to_str().unwrap())])).unwrap();
+        assert!(c.tiktok_hosts.is_empty());
+        assert_eq!(c.host_sources.file.as_deref(), Some(path.as_path()));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn sign_rate_defaults_and_bounds() {
+        let r = config(&[]).unwrap().reader;
+        assert_eq!((r.sign_per_minute, r.sign_burst), (10, 3));
+        let r = config(&[("SIGN_RATE_PER_MIN", "120"), ("SIGN_RATE_BURST", "1")])
+            .unwrap()
+            .reader;
+        assert_eq!((r.sign_per_minute, r.sign_burst), (120, 1));
+        let err = config(&[("SIGN_RATE_PER_MIN", "0"), ("SIGN_RATE_BURST", "many")]).unwrap_err();
+        let vars: Vec<&str> = err.problems.iter().map(|p| p.var).collect();
+        assert_eq!(vars, ["SIGN_RATE_PER_MIN", "SIGN_RATE_BURST"]);
+    }
+
+    #[test]
+    fn proxy_urls() {
+        assert_eq!(parse_proxy("").unwrap(), None);
+        let p = parse_proxy("http://us%40r:p%3Ass@Proxy.example:3128/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (p.tls, p.host.as_str(), p.port, p.user.as_str()),
+            (false, "proxy.example", 3128, "us@r")
+        );
+        assert_eq!(p.password.expose(), "p:ss");
+        assert_eq!(p.endpoint(), "http://proxy.example:3128");
+        assert!(p.has_credentials());
+        let p = parse_proxy("https://[::1]").unwrap().unwrap();
+        assert_eq!((p.tls, p.host.as_str(), p.port), (true, "::1", 443));
+        assert_eq!(p.endpoint(), "https://[::1]:443");
+        assert!(!p.has_credentials());
+        assert_eq!(parse_proxy("HTTP://10.0.0.1").unwrap().unwrap().port, 80);
+        for bad in [
+            "proxy.example:3128",
+            "socks5://h:1080",
+            "http://h:99999",
+            "http://:8080",
+            "http://h:8080/path",
+            "http://u:p@",
+        ] {
+            assert!(parse_proxy(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn proxy_errors_and_debug_never_show_the_password() {
+        let err = config(&[("TIKTOK_PROXY", "http://user:hunter2@h:notaport")]).unwrap_err();
+        assert_eq!(err.problems[0].var, "TIKTOK_PROXY");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let c = config(&[("TIKTOK_PROXY", "http://user:hunter2@h:8080")]).unwrap();
+        assert!(c.reader.proxy.is_some());
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
     }
 }

@@ -132,6 +132,14 @@ fn healthz_value(
             (now - failing) / 1000
         ));
     }
+    let spool_batches = metrics.spool_batches.get();
+    let spool_full = metrics.spool_full.get() > 0;
+    if spool_full {
+        reasons.push(
+            "spool full (SPOOL_MAX_BYTES): the writer has stopped receiving and readers wait"
+                .to_string(),
+        );
+    }
     let readers: Vec<serde_json::Value> = status
         .readers()
         .into_iter()
@@ -153,6 +161,16 @@ fn healthz_value(
         "readers": readers,
         "last_insert_ms": if last_insert > 0 { Some(last_insert) } else { None },
         "queue_depth": metrics.channel_depth.get(),
+        "spool": {
+            "batches": spool_batches,
+            "bytes": metrics.spool_bytes.get(),
+            "oldest_age_s": metrics.spool_oldest_age_seconds.get(),
+            "full": spool_full,
+            "note": (spool_batches > 0).then(|| format!(
+                "{spool_batches} batches wait in the spool for ClickHouse, oldest {} s",
+                metrics.spool_oldest_age_seconds.get()
+            )),
+        },
     });
     (if reasons.is_empty() { 200 } else { 503 }, body)
 }
@@ -188,5 +206,28 @@ mod tests {
         );
         s.insert_succeeded();
         assert_eq!(healthz(&m, &s, &sd, now + 31_000).0, 200);
+    }
+
+    #[test]
+    fn a_waiting_spool_is_shown_and_a_full_one_is_unhealthy() {
+        let (m, s, sd) = (Metrics::new(), Status::new(), Shutdown::new());
+        let (code, body) = healthz(&m, &s, &sd, now_ms());
+        assert_eq!(code, 200);
+        assert!(body.contains("\"spool\":{\"batches\":0"), "{body}");
+        m.spool_batches.set(3);
+        m.spool_oldest_age_seconds.set(42);
+        let (code, body) = healthz(&m, &s, &sd, now_ms());
+        assert_eq!(
+            code, 200,
+            "a spool being replayed is not an outage by itself"
+        );
+        assert!(
+            body.contains("3 batches wait in the spool for ClickHouse, oldest 42 s"),
+            "{body}"
+        );
+        m.spool_full.set(1);
+        let (code, body) = healthz(&m, &s, &sd, now_ms());
+        assert_eq!(code, 503);
+        assert!(body.contains("spool full"), "{body}");
     }
 }

@@ -2,8 +2,13 @@
 //!
 //! Names carry the `chakal_` prefix, counters end in `_total`, and labels stay bounded: event
 //! kind, table, error kind, method from a fixed list (else `other`). Never room or user ids.
+//! The one per-host label, `chakal_host_state{host,state}`, exists only while the process
+//! captures at most `HOST_LABEL_LIMIT` hosts; above that only the aggregates remain.
 //!
 //! Must not touch: HTTP, the pipeline.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -27,6 +32,66 @@ const KNOWN_METHODS: &[&str] = &[
     "WebcastRoomMessage",
     "WebcastSubNotifyMessage",
 ];
+
+/// Most hosts for which `chakal_host_state` keeps one series per host. With more, the gauge is
+/// empty and `chakal_readers{state}` (by state, all hosts together) is what remains.
+pub const HOST_LABEL_LIMIT: usize = 20;
+
+/// `chakal_host_state{host,state}` = 1 for each host's current state, while the host count is
+/// within `HOST_LABEL_LIMIT`; and `chakal_hosts`, the number of hosts configured.
+pub struct HostStates {
+    gauge: IntGaugeVec,
+    hosts: IntGauge,
+    inner: Mutex<HostStatesInner>,
+}
+
+struct HostStatesInner {
+    states: BTreeMap<String, &'static str>,
+    labelled: bool,
+}
+
+impl HostStates {
+    fn inner(&self) -> std::sync::MutexGuard<'_, HostStatesInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `host` is now in `state`.
+    pub fn set(&self, host: &str, state: &'static str) {
+        let mut inner = self.inner();
+        let old = inner.states.insert(host.to_string(), state);
+        if inner.labelled && old != Some(state) {
+            if let Some(old) = old {
+                let _ = self.gauge.remove_label_values(&[host, old]);
+            }
+            self.gauge.with_label_values(&[host, state]).set(1);
+        }
+    }
+
+    /// `host` is no longer captured: its series goes.
+    pub fn remove(&self, host: &str) {
+        let mut inner = self.inner();
+        if let Some(old) = inner.states.remove(host) {
+            let _ = self.gauge.remove_label_values(&[host, old]);
+        }
+    }
+
+    /// The number of hosts configured: per-host series on (≤ `HOST_LABEL_LIMIT`) or off.
+    pub fn set_host_count(&self, count: usize) {
+        self.hosts.set(count as i64);
+        let mut inner = self.inner();
+        let labelled = count <= HOST_LABEL_LIMIT;
+        if labelled == inner.labelled {
+            return;
+        }
+        inner.labelled = labelled;
+        self.gauge.reset();
+        if labelled {
+            for (host, state) in &inner.states {
+                self.gauge.with_label_values(&[host.as_str(), state]).set(1);
+            }
+        }
+    }
+}
 
 /// A method name fit for a label.
 pub fn method_label(method: &str) -> &str {
@@ -60,12 +125,23 @@ pub struct Metrics {
     pub insert_duration: HistogramVec,
     pub batch_rows: Histogram,
     pub readers: IntGaugeVec,
+    pub spool_bytes: IntGauge,
+    pub spool_batches: IntGauge,
+    pub spool_oldest_age_seconds: IntGauge,
+    pub spool_full: IntGauge,
+    pub spool_written: IntCounter,
+    pub spool_replayed: IntCounter,
+    pub spool_corrupt: IntCounter,
+    pub dead_letter_rows: IntCounterVec,
+    pub rows_lost: IntCounterVec,
     pub lookups: IntCounterVec,
     pub sign_requests: IntCounterVec,
     pub connections: IntCounterVec,
     pub disconnects: IntCounterVec,
     pub reconnects: IntCounter,
     pub capture_errors: IntCounter,
+    pub sign_wait_seconds: prometheus::Counter,
+    pub host_states: HostStates,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -82,6 +158,14 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
         .register(Box::new(c.clone()))
         .expect("unique metric");
     c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
 }
 
 impl Metrics {
@@ -120,11 +204,30 @@ impl Metrics {
         .expect("valid");
         r.register(Box::new(batch_rows.clone())).expect("unique");
         let readers = IntGaugeVec::new(
-            Opts::new("chakal_readers", "Readers by connection state (polling, resolving, signing, connecting, live, ended, dropped, demo, replay, stopped)"),
+            Opts::new("chakal_readers", "Readers by connection state (polling, resolving, waiting_sign, signing, connecting, live, ended, dropped, demo, replay, stopped)"),
             &["state"],
         )
         .expect("valid");
         r.register(Box::new(readers.clone())).expect("unique");
+        let sign_wait_seconds = prometheus::Counter::new(
+            "chakal_sign_wait_seconds_total",
+            "Seconds readers waited for the shared sign budget (SIGN_RATE_PER_MIN) before signing",
+        )
+        .expect("valid");
+        r.register(Box::new(sign_wait_seconds.clone()))
+            .expect("unique");
+        let host_gauge = IntGaugeVec::new(
+            Opts::new("chakal_host_state", "1 for each host's current reader state (polling, resolving, waiting_sign, signing, connecting, live, ended, dropped); only while the process captures at most 20 hosts"),
+            &["host", "state"],
+        )
+        .expect("valid");
+        r.register(Box::new(host_gauge.clone())).expect("unique");
+        let hosts = IntGauge::new(
+            "chakal_hosts",
+            "TikTok hosts configured (TIKTOK_HOST and TIKTOK_HOSTS_FILE)",
+        )
+        .expect("valid");
+        r.register(Box::new(hosts.clone())).expect("unique");
         Metrics {
             frames_received: counter(
                 &r,
@@ -212,6 +315,45 @@ impl Metrics {
             insert_duration,
             batch_rows,
             readers,
+            spool_bytes: gauge(&r, "chakal_spool_bytes", "Bytes of batches waiting in the disk spool (SPOOL_DIR)"),
+            spool_batches: gauge(&r, "chakal_spool_batches", "Batches waiting in the disk spool"),
+            spool_oldest_age_seconds: gauge(
+                &r,
+                "chakal_spool_oldest_age_seconds",
+                "Age of the oldest batch in the disk spool (0 when empty)",
+            ),
+            spool_full: gauge(
+                &r,
+                "chakal_spool_full",
+                "1 while the spool is at SPOOL_MAX_BYTES and ClickHouse is away: the writer stops receiving and readers wait",
+            ),
+            spool_written: counter(
+                &r,
+                "chakal_spool_batches_written_total",
+                "Batches written to the disk spool because ClickHouse could not take them",
+            ),
+            spool_replayed: counter(
+                &r,
+                "chakal_spool_batches_replayed_total",
+                "Spooled batches stored in ClickHouse and removed from the spool",
+            ),
+            spool_corrupt: counter(
+                &r,
+                "chakal_spool_corrupt_total",
+                "Spool files found torn or corrupt, moved to SPOOL_DIR/corrupt/",
+            ),
+            dead_letter_rows: counter_vec(
+                &r,
+                "chakal_dead_letter_rows_total",
+                "Rows ClickHouse refused as bad data, written to DEAD_LETTER_DIR, by table",
+                &["table"],
+            ),
+            rows_lost: counter_vec(
+                &r,
+                "chakal_rows_lost_total",
+                "Rows neither stored, spooled nor dead-lettered (disk failures, shutdown deadline), by table",
+                &["table"],
+            ),
             lookups: counter_vec(
                 &r,
                 "chakal_lookups_total",
@@ -227,7 +369,7 @@ impl Metrics {
             connections: counter_vec(
                 &r,
                 "chakal_connections_total",
-                "Websocket connection attempts, by outcome (ok, rejected, http_error, timeout, tcp, tls, handshake, invalid_url)",
+                "Websocket connection attempts, by outcome (ok, rejected, http_error, timeout, tcp, tls, handshake, invalid_url, resolve, proxy)",
                 &["outcome"],
             ),
             disconnects: counter_vec(
@@ -246,6 +388,15 @@ impl Metrics {
                 "chakal_capture_errors_total",
                 "Capture files (RECORD_DIR) that could not be created or written; recording stops for that connection",
             ),
+            sign_wait_seconds,
+            host_states: HostStates {
+                gauge: host_gauge,
+                hosts,
+                inner: Mutex::new(HostStatesInner {
+                    states: BTreeMap::new(),
+                    labelled: true,
+                }),
+            },
             registry: r,
         }
     }
@@ -302,5 +453,48 @@ mod tests {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(line.starts_with("chakal_"), "{line}");
         }
+    }
+
+    fn host_lines(m: &Metrics) -> Vec<String> {
+        m.render()
+            .lines()
+            .filter(|l| l.starts_with("chakal_host_state{"))
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn host_states_are_labelled_only_for_a_few_hosts() {
+        let m = Metrics::new();
+        m.host_states.set_host_count(2);
+        m.host_states.set("a", "polling");
+        m.host_states.set("b", "polling");
+        m.host_states.set("a", "live");
+        assert_eq!(
+            host_lines(&m),
+            [
+                "chakal_host_state{host=\"a\",state=\"live\"} 1",
+                "chakal_host_state{host=\"b\",state=\"polling\"} 1"
+            ]
+        );
+        m.host_states.remove("b");
+        assert_eq!(host_lines(&m).len(), 1);
+
+        m.host_states.set_host_count(HOST_LABEL_LIMIT + 1);
+        m.host_states.set("c", "signing");
+        assert!(host_lines(&m).is_empty(), "aggregate only above the limit");
+        assert!(m
+            .render()
+            .contains(&format!("chakal_hosts {}", HOST_LABEL_LIMIT + 1)));
+
+        m.host_states.set_host_count(HOST_LABEL_LIMIT);
+        assert_eq!(
+            host_lines(&m),
+            [
+                "chakal_host_state{host=\"a\",state=\"live\"} 1",
+                "chakal_host_state{host=\"c\",state=\"signing\"} 1"
+            ],
+            "back under the limit, every current state is shown again"
+        );
     }
 }

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clickhouse::batch::Batch;
 use crate::clickhouse::client::{Client, InsertError};
@@ -171,7 +172,8 @@ fn flush(
     }
     let sealed = batch.take();
     client
-        .insert(table, &sealed.body, &sealed.dedup_token)
+        // No shutdown deadline here: the client's own timeout bounds the request.
+        .insert(table, &sealed.body, &sealed.dedup_token, Duration::MAX)
         .map_err(|source| RedecodeError::Insert { table, source })?;
     *summary.rows.entry(table).or_default() += sealed.rows;
     log::debug!("redecode flushed table={table} rows={}", sealed.rows);

@@ -8,8 +8,8 @@ use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Frames larger than this are not frames: the file is corrupt or not a capture.
-pub const MAX_RECORD_BYTES: u32 = 64 * 1024 * 1024;
+/// Records larger than a frame may be are not frames: the file is corrupt or not a capture.
+pub const MAX_RECORD_BYTES: u32 = crate::tiktok::frame::MAX_FRAME_BYTES as u32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -106,6 +106,27 @@ mod tests {
             r.next_frame(),
             Err(CaptureError::Corrupt { offset: 11, .. })
         ));
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_huge_record_length_is_refused_without_allocating_it() {
+        let path =
+            std::env::temp_dir().join(format!("chakal-capture-huge-{}.bin", std::process::id()));
+        let mut f = File::create(&path).unwrap();
+        write_record(&mut f, b"ok").unwrap();
+        f.write_all(&(MAX_RECORD_BYTES + 1).to_be_bytes()).unwrap();
+        f.write_all(&[0u8; 16]).unwrap();
+        f.write_all(&u32::MAX.to_be_bytes()).unwrap();
+        drop(f);
+        let mut r = CaptureReader::open(&path).unwrap();
+        assert_eq!(r.next_frame().unwrap().unwrap(), b"ok");
+        let err = r.next_frame().unwrap_err();
+        assert!(
+            matches!(err, CaptureError::Corrupt { offset: 6, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("exceeds"), "{err}");
         std::fs::remove_file(path).unwrap();
     }
 }

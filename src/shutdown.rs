@@ -1,37 +1,75 @@
 //! The process-wide shutdown flag: set by SIGINT/SIGTERM or by a panicking thread, read by
 //! every loop at least every few hundred milliseconds. A second signal exits at once.
 //!
-//! Must not touch: every other module (they only read the flag).
+//! Two more flags ride along: a *child* flag (`Shutdown::child`) that stops one reader — it is
+//! set on its own or by the process-wide flag — and the reload request set by SIGHUP
+//! (`take_reload`), which the supervisor in `app` answers by re-reading the hosts.
+//!
+//! Must not touch: every other module (they only read the flags).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Default)]
-pub struct Shutdown(Arc<AtomicBool>);
+pub struct Shutdown {
+    flag: Arc<AtomicBool>,
+    /// A child's parent: the process-wide flag, which stops the child too.
+    parent: Option<Arc<AtomicBool>>,
+    /// Set by SIGHUP, cleared by `take_reload`.
+    reload: Arc<AtomicBool>,
+}
 
 impl Shutdown {
     pub fn new() -> Shutdown {
         Shutdown::default()
     }
 
-    /// Sets the flag on SIGINT and SIGTERM; a second signal ends the process with status 1.
+    /// Sets the flag on SIGINT and SIGTERM (a second one ends the process with status 1), and
+    /// the reload request on SIGHUP (which then no longer ends the process).
     pub fn register_signals(&self) -> std::io::Result<()> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         for sig in [SIGINT, SIGTERM] {
             // Order matters: the conditional exit must see the flag before this signal sets it.
-            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&self.0))?;
-            signal_hook::flag::register(sig, Arc::clone(&self.0))?;
+            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&self.flag))?;
+            signal_hook::flag::register(sig, Arc::clone(&self.flag))?;
         }
+        signal_hook::flag::register(SIGHUP, Arc::clone(&self.reload))?;
         Ok(())
     }
 
+    /// A flag of its own, also set whenever this one is: stopping the child stops only what
+    /// watches it (one reader), stopping the process stops it too. A child of a child answers
+    /// to its own flag and the process-wide one.
+    pub fn child(&self) -> Shutdown {
+        Shutdown {
+            flag: Arc::default(),
+            parent: Some(Arc::clone(self.parent.as_ref().unwrap_or(&self.flag))),
+            reload: Arc::default(),
+        }
+    }
+
+    /// Sets this flag (a child's own, or the process-wide one).
     pub fn trigger(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.flag.store(true, Ordering::SeqCst);
     }
 
     pub fn is_triggered(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.flag.load(Ordering::SeqCst)
+            || self
+                .parent
+                .as_ref()
+                .is_some_and(|p| p.load(Ordering::SeqCst))
+    }
+
+    /// Asks for a reload, as SIGHUP does.
+    pub fn request_reload(&self) {
+        self.reload.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a reload was asked for since the last call (clears the request).
+    pub fn take_reload(&self) -> bool {
+        self.reload.swap(false, Ordering::SeqCst)
     }
 
     /// Sleeps up to `d` in slices of at most 100 ms; returns early (false) once shut down.
@@ -131,6 +169,27 @@ mod tests {
         let slow = s.run_interruptible("t-slow", || std::thread::sleep(Duration::from_secs(5)));
         assert_eq!(slow, None);
         assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn a_child_stops_alone_or_with_the_process() {
+        let process = Shutdown::new();
+        let (a, b) = (process.child(), process.child());
+        a.trigger();
+        assert!(a.is_triggered() && !b.is_triggered() && !process.is_triggered());
+        let grandchild = b.child();
+        process.trigger();
+        assert!(b.is_triggered() && grandchild.is_triggered());
+    }
+
+    #[test]
+    fn reload_requests_are_taken_once() {
+        let s = Shutdown::new();
+        assert!(!s.take_reload());
+        s.request_reload();
+        s.clone().request_reload();
+        assert!(s.take_reload());
+        assert!(!s.take_reload());
     }
 
     #[test]

@@ -103,6 +103,14 @@ impl Status {
         }
     }
 
+    /// Forgets a reader (a host no longer captured).
+    pub fn remove_reader(&self, name: &str) {
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| r.name != name);
+    }
+
     pub fn readers(&self) -> Vec<ReaderStatus> {
         self.readers
             .lock()

@@ -170,7 +170,8 @@ mod tests {
         assert_eq!(total(&text, "chakal_channel_depth"), Some(7.0));
         // A longer name sharing the prefix is another metric.
         assert_eq!(total(&text, "chakal_channel"), None);
-        assert_eq!(total(&text, "chakal_spool_bytes"), None);
+        assert_eq!(total(&text, "chakal_spool_bytes"), Some(0.0));
+        assert_eq!(total(&text, "chakal_no_such_metric"), None);
         assert_eq!(
             total("chakal_spool_bytes 4096\n", "chakal_spool_bytes"),
             Some(4096.0)
@@ -207,7 +208,7 @@ mod tests {
         assert_eq!(v["now_ms"], 42);
         assert_eq!(v["events"]["chat"], 3.0);
         assert_eq!(v["rows_written"]["chat"], 3.0);
-        assert_eq!(v["spool_bytes"], serde_json::Value::Null);
+        assert_eq!(v["spool_bytes"], 0.0);
         assert_eq!(v["errors"][0]["source"], "writer");
         assert_eq!(v["counters"]["events_dropped"], 0.0);
     }

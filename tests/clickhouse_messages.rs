@@ -103,7 +103,12 @@ fn insert(client: &Client, events: &[Event], batch_rows: usize) -> BTreeMap<&'st
     let flush = |batch: &mut Batch| {
         let sealed = batch.take();
         client
-            .insert(sealed.table, &sealed.body, &sealed.dedup_token)
+            .insert(
+                &sealed.table,
+                &sealed.body,
+                &sealed.dedup_token,
+                Duration::from_secs(30),
+            )
             .unwrap_or_else(|e| panic!("insert into {} rejected: {e}", sealed.table));
     };
     for event in events {

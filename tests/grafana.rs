@@ -4,8 +4,7 @@
 //! - ClickHouse: every SQL query, with Grafana's macros expanded, parses (`EXPLAIN AST`) and runs
 //!   in the real engine against the schema applied by the binary's `schema` command, over data
 //!   from the DEBUG_MODE demo;
-//! - Prometheus: every metric named exists in src/metrics.rs or is listed in
-//!   deploy/grafana/README.md as coming from other work; every expression and the alert rules
+//! - Prometheus: every metric named exists in src/metrics.rs; every expression and the alert rules
 //!   parse with `promtool check rules`, and the alerts pass `promtool test rules` (skipped with a
 //!   message when promtool, from Debian's `prometheus` package, is missing).
 
@@ -285,10 +284,10 @@ fn clickhouse_queries_parse_and_run_against_the_schema() {
     }
 }
 
-/// Metric names in src/metrics.rs, plus those deploy/grafana/README.md lists as coming later.
-fn known_metrics() -> (BTreeSet<String>, BTreeSet<String>) {
+/// Metric names registered in src/metrics.rs.
+fn known_metrics() -> BTreeSet<String> {
     let source = include_str!("../src/metrics.rs");
-    let ours: BTreeSet<String> = source
+    source
         .split('"')
         .filter(|s| {
             s.starts_with("chakal_")
@@ -297,13 +296,7 @@ fn known_metrics() -> (BTreeSet<String>, BTreeSet<String>) {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         })
         .map(String::from)
-        .collect();
-    let readme = include_str!("../deploy/grafana/README.md");
-    let later = readme
-        .split("## Metrics not in src/metrics.rs yet")
-        .nth(1)
-        .expect("README section listing metrics from other work");
-    (ours, metric_names(later))
+        .collect()
 }
 
 fn metric_names(text: &str) -> BTreeSet<String> {
@@ -357,13 +350,7 @@ fn run_promtool(promtool: &Path, args: &[&str], dir: &Path) {
 
 #[test]
 fn prometheus_queries_and_alerts_use_known_metrics_and_parse() {
-    let (ours, later) = known_metrics();
-    let known: BTreeSet<String> = ours.union(&later).cloned().collect();
-    let in_ours: Vec<_> = later.intersection(&ours).collect();
-    assert!(
-        in_ours.is_empty(),
-        "{in_ours:?} are in src/metrics.rs now: drop them from the README list"
-    );
+    let known = known_metrics();
 
     let d = dashboard("chakal-metrics.json");
     let mut rules = Vec::new();
@@ -428,7 +415,7 @@ fn readme_documents_every_metric_and_alert() {
             .and_then(|rest| rest.split("\n### ").next())
             .unwrap_or_else(|| panic!("README has no {heading} section"))
     };
-    let (ours, _) = known_metrics();
+    let ours = known_metrics();
     let documented = metric_names(section("### Metrics reference"));
     let missing: Vec<_> = ours.difference(&documented).collect();
     assert!(

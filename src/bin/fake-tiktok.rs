@@ -283,7 +283,7 @@ fn demo(fake: &FakeTikTok, args: &Args, shutdown: &Shutdown) -> Result<bool, Str
     let mut ok = done && exit.as_ref().is_ok_and(|s| s.success()) && AckCheck::of(&rec).ok();
     match &client {
         Some(client) => {
-            let landed = report::landed_per_method(client)
+            let landed = report::landed_per_method(client, &fake.stream_messages())
                 .map_err(|e| format!("counting rows in {database}: {e}"))?;
             print!("{}", report::render(&sent, Some(&landed)));
             let bad = report::mismatches(&sent, &landed);

@@ -3,6 +3,7 @@
 //!
 //! Must not touch: HTTP, the channel.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::event::Event;
@@ -16,9 +17,10 @@ pub struct Batch {
     opened: Option<Instant>,
 }
 
-/// A batch taken out for insertion.
+/// A batch taken out for insertion (or read back from the spool).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {
-    pub table: &'static str,
+    pub table: String,
     pub body: Vec<u8>,
     pub rows: usize,
     /// Same body, same token: ClickHouse stores a retried or replayed batch once.
@@ -67,12 +69,45 @@ impl Batch {
         let rows = std::mem::take(&mut self.rows);
         self.opened = None;
         Sealed {
-            table: self.table,
+            table: self.table.to_string(),
             dedup_token: dedup_token(self.table, &body),
             body,
             rows,
         }
     }
+}
+
+impl Sealed {
+    /// A batch of ready NDJSON lines for `table` (each ending in `\n`), with its token. This is
+    /// how rows that did not come from events — a spool file, a test's hand-made bad row — are
+    /// handed to the writer's delivery path.
+    pub fn from_ndjson(table: &str, body: Vec<u8>) -> Sealed {
+        Sealed {
+            table: table.to_string(),
+            rows: line_spans(&body).len(),
+            dedup_token: dedup_token(table, &body),
+            body,
+        }
+    }
+}
+
+/// The byte range of each line of an NDJSON body, newline included; a last line without a
+/// newline counts too, empty lines do not.
+pub fn line_spans(body: &[u8]) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    for (i, &b) in body.iter().enumerate() {
+        if b == b'\n' {
+            if i > start {
+                spans.push(start..i + 1);
+            }
+            start = i + 1;
+        }
+    }
+    if start < body.len() {
+        spans.push(start..body.len());
+    }
+    spans
 }
 
 /// `table-<fnv1a64 of body>-<len>`: stable across retries, restarts and spool replays.
@@ -114,6 +149,15 @@ mod tests {
         assert_eq!(sealed.body.iter().filter(|&&c| c == b'\n').count(), 2);
         assert_eq!((b.rows(), b.bytes()), (0, 0));
         assert_eq!(b.deadline(Duration::from_millis(500)), None);
+    }
+
+    #[test]
+    fn line_spans_cover_every_row() {
+        assert_eq!(line_spans(b"a\nbb\n\nc"), vec![0..2, 2..5, 6..7]);
+        assert!(line_spans(b"").is_empty());
+        let sealed = Sealed::from_ndjson("chat", b"{}\n{}\n".to_vec());
+        assert_eq!(sealed.rows, 2);
+        assert_eq!(sealed.dedup_token, dedup_token("chat", b"{}\n{}\n"));
     }
 
     #[test]

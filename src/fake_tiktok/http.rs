@@ -294,6 +294,7 @@ fn sign(shared: &Shared, api_key: Option<&str>, path: &str, query: Vec<(String, 
         status: 429,
         token: None,
         first_batch_frames: 0,
+        first_batch: Vec::new(),
     };
     if serial <= scenario.sign_rate_limited {
         state.rec.sign_requests.push(record);
@@ -326,6 +327,7 @@ fn sign(shared: &Shared, api_key: Option<&str>, path: &str, query: Vec<(String, 
             break;
         };
         batch.extend(frames[index].envelopes().iter().cloned());
+        record.first_batch.extend(frames[index].messages());
         room_state.delivered_frame(index, scenario.replay_on_reconnect);
         record.first_batch_frames += 1;
     }

@@ -258,6 +258,15 @@ impl FakeTikTok {
         self.shared.rooms.iter().map(|r| r.frames.len()).sum()
     }
 
+    /// `(method, msg_id)` of every message in every room's capture, in order.
+    pub fn stream_messages(&self) -> Vec<(String, u64)> {
+        self.shared
+            .rooms
+            .iter()
+            .flat_map(|r| r.frames.iter().flat_map(StreamFrame::messages))
+            .collect()
+    }
+
     /// Messages per method a client should store from all rooms' captures: each msg_id once per
     /// room, as a reader dedupes within its room.
     pub fn expected_per_method(&self) -> BTreeMap<String, u64> {

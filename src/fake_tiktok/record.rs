@@ -35,6 +35,8 @@ pub struct SignRequest {
     pub token: Option<String>,
     /// Stream frames whose messages went into the answer's first batch.
     pub first_batch_frames: usize,
+    /// `(method, msg_id)` of the first batch's messages.
+    pub first_batch: Vec<(String, u64)>,
 }
 
 impl SignRequest {

@@ -1,28 +1,32 @@
 //! Did every message the fake sent land in ClickHouse exactly once? Counts per method on both
-//! sides — sent (first occurrence of each msg_id, as one reader dedupes) and landed (rows of the
-//! typed tables plus `raw_messages`, by method) — and renders them side by side. Used by the
-//! end-to-end tests and the replay demo.
+//! sides — sent (first occurrence of each msg_id, as one reader dedupes) and landed — and renders
+//! them side by side. Used by the end-to-end tests and the replay demo.
 //!
-//! The table → method mapping is written out here on purpose, independently of the ingester's
-//! converter, so the check does not trust the code it checks.
+//! Landed rows are attributed to methods by their msg_id, looked up in what was sent, across
+//! every table that holds one row per message (typed tables and `raw_messages`). That needs no
+//! knowledge of which table a method goes to, and a row in the wrong table, a row stored twice
+//! or a row for a message never sent all show up.
 //!
 //! Must not touch: the fake's threads, the ingester's pipeline.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::record::Recording;
 use crate::clickhouse::client::{Client, InsertError};
+use crate::clickhouse::row::TABLES;
 
-/// The typed tables and the one method each holds.
-pub const TYPED_TABLES: &[(&str, &str)] = &[
-    ("chat", "WebcastChatMessage"),
-    ("gifts", "WebcastGiftMessage"),
-    ("likes", "WebcastLikeMessage"),
-    ("members", "WebcastMemberMessage"),
-    ("social", "WebcastSocialMessage"),
-    ("viewer_counts", "WebcastRoomUserSeqMessage"),
-    ("control", "WebcastControlMessage"),
-];
+/// Landed rows whose msg_id was never sent are counted under this name.
+pub const UNKNOWN_MSG_ID: &str = "(msg_id not sent)";
+
+/// The tables holding one row per stored message: every table rows go to, except the `users`
+/// dimension (one row per user) and the connection's own `sessions` and `rooms`.
+pub fn message_tables() -> Vec<&'static str> {
+    TABLES
+        .iter()
+        .copied()
+        .filter(|t| !matches!(*t, "users" | "sessions" | "rooms"))
+        .collect()
+}
 
 /// Messages per method, counting each msg_id once (the first time it appears, as a reader's
 /// dedupe does; msg_id 0 means "unknown" and always counts).
@@ -46,36 +50,41 @@ pub struct Landed {
     pub distinct: u64,
 }
 
-/// Rows per method across the typed tables and `raw_messages` of the client's database.
-pub fn landed_per_method(client: &Client) -> Result<BTreeMap<String, Landed>, InsertError> {
-    let mut parts: Vec<String> = TYPED_TABLES
+/// Rows per method across every message table of the client's database; `sent` gives each
+/// msg_id its method.
+pub fn landed_per_method(
+    client: &Client,
+    sent: &[(String, u64)],
+) -> Result<BTreeMap<String, Landed>, InsertError> {
+    let method_of: HashMap<u64, &str> = sent.iter().map(|(m, id)| (*id, m.as_str())).collect();
+    let union: Vec<String> = message_tables()
         .iter()
-        .map(|(table, method)| {
-            format!("SELECT '{method}', count(), uniqExact(msg_id) FROM `{table}`")
-        })
+        .map(|t| format!("SELECT msg_id FROM `{t}`"))
         .collect();
-    parts
-        .push("SELECT method, count(), uniqExact(msg_id) FROM raw_messages GROUP BY method".into());
-    let sql = format!("{} FORMAT TabSeparated", parts.join(" UNION ALL "));
+    let sql = format!(
+        "SELECT toString(msg_id), count() FROM ({}) GROUP BY msg_id FORMAT TabSeparated",
+        union.join(" UNION ALL ")
+    );
     let body = client.execute(&sql)?;
     let mut landed: BTreeMap<String, Landed> = BTreeMap::new();
     for line in body.lines() {
-        let mut cols = line.split('\t');
-        let (Some(method), Some(rows), Some(distinct)) = (cols.next(), cols.next(), cols.next())
-        else {
+        let Some((id, rows)) = line.split_once('\t') else {
             continue;
         };
+        let (Ok(id), Ok(rows)) = (id.parse::<u64>(), rows.trim().parse::<u64>()) else {
+            continue;
+        };
+        let method = method_of.get(&id).copied().unwrap_or(UNKNOWN_MSG_ID);
         let entry = landed.entry(method.to_string()).or_default();
-        entry.rows += rows.parse::<u64>().unwrap_or(0);
-        entry.distinct += distinct.parse::<u64>().unwrap_or(0);
+        entry.rows += rows;
+        entry.distinct += 1;
     }
-    landed.retain(|_, l| l.rows > 0);
     Ok(landed)
 }
 
 /// Methods whose landed rows differ from the sent count, or that landed twice.
 pub fn mismatches(sent: &BTreeMap<String, u64>, landed: &BTreeMap<String, Landed>) -> Vec<String> {
-    let methods: std::collections::BTreeSet<&String> = sent.keys().chain(landed.keys()).collect();
+    let methods: BTreeSet<&String> = sent.keys().chain(landed.keys()).collect();
     methods
         .into_iter()
         .filter(|m| {
@@ -88,7 +97,7 @@ pub fn mismatches(sent: &BTreeMap<String, u64>, landed: &BTreeMap<String, Landed
 
 /// A plain-text table: method, sent, landed (rows), with `!` on the rows that differ.
 pub fn render(sent: &BTreeMap<String, u64>, landed: Option<&BTreeMap<String, Landed>>) -> String {
-    let methods: std::collections::BTreeSet<&String> = sent
+    let methods: BTreeSet<&String> = sent
         .keys()
         .chain(landed.into_iter().flat_map(|l| l.keys()))
         .collect();

@@ -10,8 +10,9 @@ use std::time::Duration;
 /// Everything that deviates from a healthy live room. `Scenario::default()` is a healthy room.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scenario {
-    /// Drop the first accepted socket (TCP shutdown, no close frame) after it has sent this many
-    /// stream frames.
+    /// Drop each room's first accepted socket after it has sent this many stream frames: the TCP
+    /// stream ends with no close frame (the fake half-closes it, so the client still reads every
+    /// frame sent and its last ACKs are still recorded).
     pub drop_after: Option<usize>,
     /// On every connection after the first, resend the last this-many delivered frames before
     /// continuing (history replay; the copies carry new log ids, the messages their old msg ids).
@@ -23,7 +24,7 @@ pub struct Scenario {
     /// Once this many stream frames have been delivered, send one malformed frame (a `msg` push
     /// frame whose gzip payload is cut short), once.
     pub malformed_after: Option<usize>,
-    /// The first accepted socket stops sending anything (frames, heartbeat echoes) after this many
+    /// Each room's first accepted socket stops sending anything (frames, heartbeat echoes) after this many
     /// stream frames, but stays open and keeps reading.
     pub stall_after: Option<usize>,
     /// The first this-many sign requests are answered 429 with `Retry-After: retry_after`.

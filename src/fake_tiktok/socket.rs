@@ -152,6 +152,9 @@ struct Session<'a> {
     entered: bool,
     stream_frames_sent: usize,
     stalled: bool,
+    /// When the drop scenario half-closed the socket: the client gets `CLOSE_GRACE` to read
+    /// what was sent (and to have its last ACKs recorded) before the socket is gone.
+    dropped_since: Option<Instant>,
     interval: Option<Duration>,
     next_due: Instant,
     closing_since: Option<Instant>,
@@ -181,6 +184,7 @@ impl<'a> Session<'a> {
             entered: !shared.require_enter_room,
             stream_frames_sent: 0,
             stalled: false,
+            dropped_since: None,
             interval: shared.rate.map(|r| Duration::from_secs_f64(1.0 / r)),
             next_due: Instant::now(),
             closing_since: None,
@@ -196,7 +200,11 @@ impl<'a> Session<'a> {
             }
             let wait = if self.ready_to_send() {
                 Duration::ZERO
-            } else if self.stalled || !self.entered || self.closing_since.is_some() {
+            } else if self.stalled
+                || !self.entered
+                || self.closing_since.is_some()
+                || self.dropped_since.is_some()
+            {
                 TICK
             } else {
                 self.next_due
@@ -214,7 +222,13 @@ impl<'a> Session<'a> {
                 let _ = self.ws.flush();
                 return;
             }
-            if self.stalled {
+            if self
+                .dropped_since
+                .is_some_and(|since| since.elapsed() >= CLOSE_GRACE)
+            {
+                return;
+            }
+            if self.stalled || self.dropped_since.is_some() {
                 continue;
             }
             if self.write_due().is_err() {
@@ -222,9 +236,11 @@ impl<'a> Session<'a> {
             }
             let scenario = &self.shared.scenario;
             if self.first && scenario.drop_after == Some(self.stream_frames_sent) {
+                // No close frame: the TCP stream just ends, as when TikTok drops a socket.
                 log::debug!("fake tiktok drops connection conn={}", self.id);
-                let _ = self.ws.get_ref().shutdown(TcpShutdown::Both);
-                return;
+                let _ = self.ws.get_ref().shutdown(TcpShutdown::Write);
+                self.dropped_since = Some(Instant::now());
+                continue;
             }
             if self.first && scenario.stall_after == Some(self.stream_frames_sent) {
                 log::debug!("fake tiktok stalls connection conn={}", self.id);
@@ -235,6 +251,7 @@ impl<'a> Session<'a> {
 
     fn ready_to_send(&self) -> bool {
         !self.stalled
+            && self.dropped_since.is_none()
             && (!self.outbox.is_empty()
                 || (self.entered
                     && self.closing_since.is_none()

@@ -2,6 +2,12 @@
 //! result, then `TcpStream::connect_timeout` → socket timeouts → native-tls for `wss://` →
 //! tungstenite's client handshake with `User-Agent`, `Cookie` and `Origin` and no sub-protocol.
 //!
+//! With `TIKTOK_PROXY` the TCP connection goes to the proxy instead (TLS to it for an
+//! `https://` proxy), which is asked `CONNECT host:port` (with `Proxy-Authorization: Basic` when
+//! it has credentials); the TLS and websocket handshakes then run inside the tunnel. There is no
+//! direct fallback: a proxy failure is a connect failure (`kind()` "proxy"). The target host name
+//! is left to the proxy to resolve.
+//!
 //! The URL carries TikTok's signature (and, signed for a session, is bound to it): it lives in a
 //! `Secret` and only its scheme, host and path (`redact`) ever reach logs or errors. A handshake
 //! that TikTok answers with 200/400 and `Handshake-Msg` is `ConnectError::Rejected`, which the
@@ -9,25 +15,32 @@
 //!
 //! Must not touch: frames, decoding, events.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use base64::Engine as _;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
 use tungstenite::http::HeaderValue;
 use tungstenite::protocol::WebSocketConfig;
-use tungstenite::stream::MaybeTlsStream;
 use tungstenite::WebSocket;
 
 use super::proto::ProtoMessageFetchResult;
 use super::web::Browser;
-use crate::config::{ReaderTimings, Secret};
+use crate::config::{ReaderTimings, Secret, TiktokProxy};
 
 /// Largest websocket message or frame accepted (a real `msg` frame is well under 1 MB).
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Largest proxy answer head to a CONNECT.
+const MAX_PROXY_HEAD: usize = 16 * 1024;
 
-pub type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
+/// What the websocket runs over: TCP, TLS on it, either inside a proxy tunnel, or TLS inside
+/// TLS to an `https://` proxy. Timeouts are set on the TCP stream underneath.
+pub trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+pub type Ws = WebSocket<Box<dyn Stream>>;
 
 /// Everything the handshake sends.
 pub struct SocketRequest {
@@ -37,6 +50,8 @@ pub struct SocketRequest {
     /// Cookies for the `Cookie` header (the sign server's, plus the session's if signed for it).
     pub cookie: Secret<String>,
     pub origin: String,
+    /// `TIKTOK_PROXY`: the socket goes through it, never around it.
+    pub proxy: Option<TiktokProxy>,
 }
 
 /// An open, upgraded socket.
@@ -96,6 +111,26 @@ pub enum ConnectError {
         #[source]
         source: tungstenite::Error,
     },
+    #[error("cannot reach proxy {proxy} (TIKTOK_PROXY): {source}")]
+    ProxyUnreachable {
+        proxy: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("proxy {proxy} refused the tunnel to {target} with HTTP {status}{}", if *status == 407 { "; check the credentials in TIKTOK_PROXY" } else { "" })]
+    ProxyRefused {
+        proxy: String,
+        target: String,
+        status: u16,
+    },
+    #[error(
+        "proxy {proxy} did not answer the CONNECT to {target} in HTTP ({what}); check TIKTOK_PROXY"
+    )]
+    ProxyGarbled {
+        proxy: String,
+        target: String,
+        what: &'static str,
+    },
 }
 
 impl ConnectError {
@@ -110,6 +145,9 @@ impl ConnectError {
             ConnectError::Rejected { .. } => "rejected",
             ConnectError::Http { .. } => "http_error",
             ConnectError::Handshake { .. } => "handshake",
+            ConnectError::ProxyUnreachable { .. }
+            | ConnectError::ProxyRefused { .. }
+            | ConnectError::ProxyGarbled { .. } => "proxy",
         }
     }
 
@@ -251,7 +289,20 @@ pub fn open(req: &SocketRequest, timings: &ReaderTimings) -> Result<Socket, Conn
         .to_string();
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
 
-    let tcp = tcp_connect(&host, port, &endpoint, timings.connect_timeout)?;
+    let tcp = match &req.proxy {
+        None => tcp_connect(&host, port, &endpoint, timings.connect_timeout)?,
+        Some(proxy) => {
+            let via = proxy.endpoint();
+            tcp_connect(&proxy.host, proxy.port, &via, timings.connect_timeout).map_err(
+                |e| match e {
+                    ConnectError::Resolve { source, .. } | ConnectError::Tcp { source, .. } => {
+                        ConnectError::ProxyUnreachable { proxy: via, source }
+                    }
+                    other => other,
+                },
+            )?
+        }
+    };
     let io = |source| ConnectError::Tcp {
         endpoint: endpoint.clone(),
         source,
@@ -265,25 +316,16 @@ pub fn open(req: &SocketRequest, timings: &ReaderTimings) -> Result<Socket, Conn
         .set_write_timeout(Some(timings.connect_timeout))
         .map_err(io)?;
 
-    let stream = if tls {
-        let tls_error = |source| ConnectError::Tls {
-            endpoint: endpoint.clone(),
-            source,
-        };
-        let connector = native_tls::TlsConnector::new().map_err(tls_error)?;
-        match connector.connect(&host, tcp) {
-            Ok(s) => MaybeTlsStream::NativeTls(s),
-            Err(native_tls::HandshakeError::Failure(e)) => return Err(tls_error(e)),
-            Err(native_tls::HandshakeError::WouldBlock(_)) => {
-                return Err(ConnectError::Timeout {
-                    endpoint,
-                    stage: "TLS handshake",
-                })
-            }
+    let mut stream: Box<dyn Stream> = Box::new(tcp);
+    if let Some(proxy) = &req.proxy {
+        if proxy.tls {
+            stream = Box::new(tls_over(&proxy.host, stream, &proxy.endpoint())?);
         }
-    } else {
-        MaybeTlsStream::Plain(tcp)
-    };
+        tunnel(&mut stream, proxy, &host, port, &req.user_agent)?;
+    }
+    if tls {
+        stream = Box::new(tls_over(&host, stream, &endpoint)?);
+    }
 
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))
@@ -315,6 +357,106 @@ pub fn open(req: &SocketRequest, timings: &ReaderTimings) -> Result<Socket, Conn
         ping_interval,
         endpoint,
     })
+}
+
+/// A TLS client session for `host` over `stream`.
+fn tls_over(
+    host: &str,
+    stream: Box<dyn Stream>,
+    endpoint: &str,
+) -> Result<native_tls::TlsStream<Box<dyn Stream>>, ConnectError> {
+    let tls_error = |source| ConnectError::Tls {
+        endpoint: endpoint.to_string(),
+        source,
+    };
+    let connector = native_tls::TlsConnector::new().map_err(tls_error)?;
+    match connector.connect(host, stream) {
+        Ok(s) => Ok(s),
+        Err(native_tls::HandshakeError::Failure(e)) => Err(tls_error(e)),
+        Err(native_tls::HandshakeError::WouldBlock(_)) => Err(ConnectError::Timeout {
+            endpoint: endpoint.to_string(),
+            stage: "TLS handshake",
+        }),
+    }
+}
+
+/// `CONNECT host:port` through the proxy on `stream`; on a 2xx answer the stream is a tunnel
+/// to the target. The answer is read byte by byte so that nothing past its head is consumed.
+fn tunnel(
+    stream: &mut Box<dyn Stream>,
+    proxy: &TiktokProxy,
+    host: &str,
+    port: u16,
+    user_agent: &str,
+) -> Result<(), ConnectError> {
+    let via = proxy.endpoint();
+    let target = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let failed = |source: std::io::Error| {
+        if matches!(source.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+            ConnectError::Timeout {
+                endpoint: via.clone(),
+                stage: "proxy CONNECT",
+            }
+        } else {
+            ConnectError::ProxyUnreachable {
+                proxy: via.clone(),
+                source,
+            }
+        }
+    };
+    let mut head = format!(
+        "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: {user_agent}\r\nProxy-Connection: Keep-Alive\r\n"
+    );
+    if proxy.has_credentials() {
+        let credentials = Secret::new(format!("{}:{}", proxy.user, proxy.password.expose()));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials.expose());
+        head.push_str(&format!("Proxy-Authorization: Basic {encoded}\r\n"));
+    }
+    head.push_str("\r\n");
+    let head = Secret::new(head);
+    stream
+        .write_all(head.expose().as_bytes())
+        .and_then(|()| stream.flush())
+        .map_err(failed)?;
+
+    let garbled = |what| ConnectError::ProxyGarbled {
+        proxy: via.clone(),
+        target: target.clone(),
+        what,
+    };
+    let mut answer = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        if answer.len() >= MAX_PROXY_HEAD {
+            return Err(garbled("answer head too long"));
+        }
+        match stream.read(&mut byte) {
+            Ok(0) => return Err(garbled("connection closed before the answer ended")),
+            Ok(_) => answer.push(byte[0]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    let status_line = answer.split(|b| *b == b'\n').next().unwrap_or(b"");
+    let status = std::str::from_utf8(status_line)
+        .ok()
+        .filter(|l| l.starts_with("HTTP/1."))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| garbled("no HTTP status line"))?;
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(ConnectError::ProxyRefused {
+            proxy: via,
+            target,
+            status,
+        })
+    }
 }
 
 fn tcp_connect(
@@ -480,6 +622,7 @@ internal_ext=internal_src%3Adim%7Cwss_push_room_id%3A7&version_code=270000"
             user_agent: "UA/1.0 (test)".into(),
             cookie: Secret::new("ttwid=abc; tt-target-idc=useast1a".into()),
             origin: "https://www.tiktok.com".into(),
+            proxy: None,
         }
     }
 
@@ -607,6 +750,200 @@ internal_ext=internal_src%3Adim%7Cwss_push_room_id%3A7&version_code=270000"
                 .unwrap()
                 .kind(),
             "tcp"
+        );
+    }
+
+    /// A one-connection CONNECT proxy on 127.0.0.1:0 requiring `Basic {user:pass}` (unless
+    /// `credentials` is empty): sends its
+    /// request head on the channel, answers `answer` if the credentials match (else 407), and
+    /// on a 2xx forwards bytes both ways to the requested target.
+    fn connect_proxy(
+        credentials: &'static str,
+        answer: &'static str,
+    ) -> (u16, mpsc::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let wanted = format!(
+            "proxy-authorization: basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        )
+        .to_ascii_lowercase();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut client, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).unwrap();
+            let authorised =
+                credentials.is_empty() || head.to_ascii_lowercase().lines().any(|l| l == wanted);
+            let target = head.split_whitespace().nth(1).unwrap().to_string();
+            let _ = tx.send(head);
+            if !authorised {
+                let _ = client.write_all(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+                );
+                return;
+            }
+            client.write_all(answer.as_bytes()).unwrap();
+            if !answer.starts_with("HTTP/1.1 2") {
+                return;
+            }
+            let upstream = TcpStream::connect(target).unwrap();
+            let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut u2);
+                let _ = u2.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut client, mut upstream) = (client, upstream);
+            let _ = std::io::copy(&mut upstream, &mut client);
+            let _ = client.shutdown(std::net::Shutdown::Write);
+        });
+        (port, rx)
+    }
+
+    fn via(port: u16, user: &str, password: &str) -> Option<TiktokProxy> {
+        Some(TiktokProxy {
+            tls: false,
+            host: "127.0.0.1".into(),
+            port,
+            user: user.into(),
+            password: Secret::new(password.into()),
+        })
+    }
+
+    #[test]
+    fn the_socket_goes_through_the_proxy_tunnel() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ws = tungstenite::accept_hdr(stream, |req: &Request, resp: Response| {
+                tx.send(
+                    req.headers()
+                        .get("cookie")
+                        .map(|v| v.to_str().unwrap().to_string()),
+                )
+                .unwrap();
+                Ok(resp)
+            })
+            .unwrap();
+            ws.send(tungstenite::Message::Binary(b"through".to_vec().into()))
+                .unwrap();
+            let _ = ws.read();
+        });
+        let (proxy_port, heads) =
+            connect_proxy("u:p@ss", "HTTP/1.1 200 Connection established\r\n\r\n");
+        let mut req = request(port, "ws");
+        req.proxy = via(proxy_port, "u", "p@ss");
+        let mut socket = open(&req, &timings()).unwrap();
+        let head = heads.recv().unwrap();
+        assert!(
+            head.starts_with(&format!(
+                "CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            )),
+            "{head}"
+        );
+        assert!(head.contains("User-Agent: UA/1.0 (test)\r\n"), "{head}");
+        assert!(
+            !head.contains("cursor"),
+            "the signed URL stays inside the tunnel: {head}"
+        );
+        assert_eq!(
+            rx.recv().unwrap().as_deref(),
+            Some("ttwid=abc; tt-target-idc=useast1a")
+        );
+        let end = Instant::now() + Duration::from_secs(2);
+        let frame = loop {
+            match socket.ws.read() {
+                Ok(m) => break m,
+                Err(tungstenite::Error::Io(e))
+                    if Instant::now() < end
+                        && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(frame.into_data().as_ref(), b"through");
+        drop(socket);
+        server.join().unwrap();
+    }
+
+    /// A target that must never be reached: counts connections.
+    fn untouched_target() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for _ in listener.incoming() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        (port, hits)
+    }
+
+    #[test]
+    fn proxy_failures_never_fall_back_to_a_direct_connection() {
+        let (port, hits) = untouched_target();
+        let attempt = |proxy: Option<TiktokProxy>| {
+            let mut req = request(port, "ws");
+            req.proxy = proxy;
+            open(&req, &timings()).err().unwrap()
+        };
+
+        let (proxy_port, heads) = connect_proxy("u:right", "HTTP/1.1 200 OK\r\n\r\n");
+        let err = attempt(via(proxy_port, "u", "wrong-pw"));
+        assert!(heads
+            .recv()
+            .unwrap()
+            .contains("Proxy-Authorization: Basic "));
+        assert_eq!(err.kind(), "proxy");
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            format!("proxy http://127.0.0.1:{proxy_port} refused the tunnel to 127.0.0.1:{port} with HTTP 407; check the credentials in TIKTOK_PROXY")
+        );
+
+        let (proxy_port, _) =
+            connect_proxy("", "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        let err = attempt(via(proxy_port, "", ""));
+        assert_eq!((err.kind(), err.is_rejection()), ("proxy", false));
+        assert!(err.to_string().ends_with("with HTTP 502"), "{err}");
+
+        let (proxy_port, _) = connect_proxy("", "SSH-2.0-nope\r\n\r\n");
+        assert_eq!(attempt(via(proxy_port, "", "")).kind(), "proxy");
+
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = attempt(via(closed, "u", "pw"));
+        assert_eq!(err.kind(), "proxy");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "cannot reach proxy http://127.0.0.1:{closed} (TIKTOK_PROXY)"
+            )),
+            "{err}"
+        );
+
+        let tls_proxy = raw_server(b"not TLS\r\n");
+        let mut proxy = via(tls_proxy, "", "").unwrap();
+        proxy.tls = true;
+        assert_eq!(
+            attempt(Some(proxy)).kind(),
+            "tls",
+            "TLS to an https:// proxy"
+        );
+
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "no direct connection"
         );
     }
 }

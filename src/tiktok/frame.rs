@@ -20,11 +20,18 @@ use super::proto::{
 /// The largest decompressed fetch result accepted (a real one is ≤ 120 KB; this stops gzip bombs).
 pub const MAX_DECOMPRESSED_BYTES: usize = 16 * 1024 * 1024;
 
+/// The largest frame accepted, as received (a real one is ≤ 20 KB). Equal to the websocket's
+/// message limit (`connect::MAX_MESSAGE_BYTES`); the capture reader's record limit is this too,
+/// so every recorded frame replays.
+pub const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
+
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Why a frame could not be decoded. Each is counted and the frame skipped.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    #[error("frame of {len} bytes exceeds {limit} bytes")]
+    FrameTooLarge { len: usize, limit: usize },
     #[error("frame is not a PushFrame")]
     PushFrame(#[source] prost::DecodeError),
     #[error("gzip payload is corrupt")]
@@ -39,6 +46,7 @@ impl DecodeError {
     /// A short, bounded name for metrics labels.
     pub fn kind(&self) -> &'static str {
         match self {
+            DecodeError::FrameTooLarge { .. } => "frame_too_large",
             DecodeError::PushFrame(_) => "push_frame",
             DecodeError::Gunzip(_) => "gunzip",
             DecodeError::TooLarge { .. } => "too_large",
@@ -67,6 +75,12 @@ pub enum FrameKind {
 
 /// Decodes one frame. Payload types that carry no fetch result come back as `Control`.
 pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(DecodeError::FrameTooLarge {
+            len: bytes.len(),
+            limit: MAX_FRAME_BYTES,
+        });
+    }
     let push = WebcastPushFrame::decode(bytes).map_err(DecodeError::PushFrame)?;
     let kind = match push.payload_type.as_str() {
         "msg" => FrameKind::Messages(decode_fetch_result(&push)?),
@@ -271,6 +285,20 @@ mod tests {
             gunzip(&bomb, 4 * 1024 * 1024).unwrap().len(),
             2 * 1024 * 1024
         );
+    }
+
+    #[test]
+    fn the_frame_limit_is_the_websocket_limit() {
+        assert_eq!(MAX_FRAME_BYTES, super::super::connect::MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn an_oversized_frame_is_refused_before_decoding() {
+        let big = vec![0u8; MAX_FRAME_BYTES + 1];
+        assert!(matches!(
+            decode(&big),
+            Err(DecodeError::FrameTooLarge { len, .. }) if len == MAX_FRAME_BYTES + 1
+        ));
     }
 
     #[test]

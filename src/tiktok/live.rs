@@ -290,6 +290,7 @@ mod tests {
             user_agent: "UA/1".into(),
             cookie: Secret::new("ttwid=1".into()),
             origin: "http://127.0.0.1".into(),
+            proxy: None,
         };
         let mut socket = connect::open(&request, &c.timings).unwrap();
         let mut handler = FrameHandler::new(ROOM, c.ctx.metrics.clone());

@@ -2,7 +2,11 @@
 //! Polling → Resolving → Signing → Connecting → Live → Ended | Dropped → …, shown in
 //! `/healthz` (`Status::set_reader`) and in the `chakal_readers{state}` gauge.
 //!
-//! - Offline, unknown or unreachable host: look again every `LIVE_POLL_INTERVAL_S`.
+//! - The first lookup waits `Pacing::first_lookup_after` (hosts started together are spread
+//!   over one poll interval); then an offline, unknown or unreachable host is looked up again
+//!   every `LIVE_POLL_INTERVAL_S`.
+//! - Every sign request first takes a token from the process-wide `SignBudget`, waiting for it
+//!   in state `waiting_sign`; a 429's `Retry-After` holds the whole budget off.
 //! - Live: sign, connect, read (`live`). The stream ends with a control action 3/4, a `close`
 //!   frame, or `check_alive` saying the room is over after a drop: back to polling.
 //! - A drop, or a failed sign/connect: wait a jittered exponential backoff (5 s … 5 min; at
@@ -12,18 +16,22 @@
 //!   the sign server's first batches.
 //! - Every connection writes a `sessions` row when it opens and when it ends; every lookup
 //!   writes `rooms` snapshots.
-//! - Shutdown is seen within a fraction of a second in every state: waits use
+//! - The reader's `ctx.shutdown` is its own child flag: it stops when its host is removed
+//!   (SIGHUP) or when the process stops. It is seen within a fraction of a second in every
+//!   state: waits use
 //!   `Shutdown::sleep`, HTTP calls and the socket connect run through
 //!   `Shutdown::run_interruptible`, the socket reads time out every 250 ms.
 //!
 //! Must not touch: rows, ClickHouse, protobuf details (the handler and `live` own frames).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::backoff::{random_between, Backoff};
 use super::connect::{self, ConnectError, Socket, SocketRequest};
 use super::handler::FrameHandler;
 use super::live::{self, End, LiveStats};
+use super::pace::SignBudget;
 use super::record::Recorder;
 use super::sign::{SignError, Signed, Signer};
 use super::web::{Browser, RoomFacts, WebClient};
@@ -41,12 +49,23 @@ enum Stop {
 
 type Step<T> = Result<T, Stop>;
 
-/// Runs the daemon for `host` until shutdown (or until the writer is gone).
-pub fn run(host: &str, config: &ReaderConfig, ctx: &ReaderContext) {
+/// What one reader gets from the supervisor besides the configuration.
+#[derive(Clone)]
+pub struct Pacing {
+    /// Shared by every reader of the process.
+    pub sign_budget: Arc<SignBudget>,
+    /// Wait before the first lookup (`pace::stagger`).
+    pub first_lookup_after: Duration,
+}
+
+/// Runs the daemon for `host` until its stop flag (or the process's) is set, or the writer is
+/// gone.
+pub fn run(host: &str, config: &ReaderConfig, ctx: &ReaderContext, pacing: &Pacing) {
     let mut reader = Reader {
         host: host.to_string(),
         config,
         ctx,
+        pacing,
         web: WebClient::new(config),
         signer: Signer::new(config),
         browser: Browser::from_user_agent(&config.user_agent),
@@ -57,10 +76,12 @@ pub fn run(host: &str, config: &ReaderConfig, ctx: &ReaderContext) {
         last_lookup: None,
     };
     log::info!(
-        "reader started host={host} poll_interval_s={} signer={} authenticated={}",
+        "reader started host={host} poll_interval_s={} first_lookup_in_ms={} signer={} authenticated={} proxy={}",
         config.poll_interval.as_secs(),
+        pacing.first_lookup_after.as_millis(),
         connect::redact(&config.sign_api_url),
-        reader.signer.authenticated()
+        reader.signer.authenticated(),
+        config.proxy.as_ref().map_or("none".into(), |p| p.endpoint())
     );
     if config.session.is_some() && !reader.signer.authenticated() {
         log::info!("TIKTOK_SESSION_ID is used for lookups only: the sign server's host is not WHITELIST_AUTHENTICATED_SESSION_ID_HOST");
@@ -72,6 +93,7 @@ pub fn run(host: &str, config: &ReaderConfig, ctx: &ReaderContext) {
     if let Some(state) = reader.state {
         ctx.metrics.readers.with_label_values(&[state]).dec();
     }
+    ctx.metrics.host_states.set(host, "stopped");
     ctx.status.set_reader(host, "stopped", reader.room_id, None);
 }
 
@@ -79,6 +101,7 @@ struct Reader<'a> {
     host: String,
     config: &'a ReaderConfig,
     ctx: &'a ReaderContext,
+    pacing: &'a Pacing,
     web: WebClient,
     signer: Signer,
     browser: Browser,
@@ -92,15 +115,15 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn poll_forever(&mut self) -> Stop {
-        let mut first = true;
+        let mut wait = self.pacing.first_lookup_after;
         loop {
-            if !first {
+            if !wait.is_zero() {
                 self.set("polling", None);
-                if let Err(stop) = self.sleep(self.config.poll_interval) {
+                if let Err(stop) = self.sleep(wait) {
                     return stop;
                 }
             }
-            first = false;
+            wait = self.config.poll_interval;
             let step = self
                 .resolve()
                 .and_then(|room| room.map_or(Ok(()), |room| self.follow(room)));
@@ -118,6 +141,7 @@ impl Reader<'_> {
                 readers.with_label_values(&[old]).dec();
             }
             readers.with_label_values(&[state]).inc();
+            self.ctx.metrics.host_states.set(&self.host, state);
             self.state = Some(state);
         }
         self.ctx
@@ -266,7 +290,6 @@ impl Reader<'_> {
                     return Ok(());
                 }
             }
-            self.set("signing", None);
             let signed = match self.sign(room_id)? {
                 Ok(signed) => signed,
                 Err(e) => {
@@ -332,9 +355,40 @@ impl Reader<'_> {
         }
     }
 
+    /// Waits for a token of the shared sign budget; a reader stopped meanwhile gives it back.
+    fn wait_for_sign_token(&mut self) -> Step<()> {
+        let budget = &self.pacing.sign_budget;
+        let wait = budget.reserve(Instant::now());
+        if wait.is_zero() {
+            return Ok(());
+        }
+        self.set("waiting_sign", None);
+        log::debug!(
+            "waiting for the sign budget host={} in_ms={}",
+            self.host,
+            wait.as_millis()
+        );
+        let started = Instant::now();
+        let waited = self.sleep(wait);
+        self.ctx
+            .metrics
+            .sign_wait_seconds
+            .inc_by(started.elapsed().as_secs_f64());
+        if waited.is_err() {
+            budget.refund(Instant::now());
+        }
+        waited
+    }
+
     fn sign(&mut self, room_id: u64) -> Step<Result<Signed, SignError>> {
+        self.wait_for_sign_token()?;
+        self.set("signing", None);
         let signer = self.signer.clone();
         let result = self.interruptible("sign", move || signer.fetch(room_id))?;
+        if let Some(retry_after) = result.as_ref().err().and_then(SignError::min_wait) {
+            let now = Instant::now();
+            self.pacing.sign_budget.hold_off(now, now + retry_after);
+        }
         let outcome = match &result {
             Ok(signed) => {
                 log::debug!(
@@ -380,6 +434,7 @@ impl Reader<'_> {
             user_agent: self.config.user_agent.clone(),
             cookie: Secret::new(cookie),
             origin: self.config.web_url.clone(),
+            proxy: self.config.proxy.clone(),
         };
         let timings = self.config.timings.clone();
         self.interruptible("connect", move || connect::open(&request, &timings))
@@ -519,6 +574,16 @@ mod tests {
     }
 
     fn start(config: ReaderConfig) -> Daemon {
+        start_paced(
+            config,
+            Pacing {
+                sign_budget: Arc::new(SignBudget::new(600, 10, Instant::now())),
+                first_lookup_after: Duration::ZERO,
+            },
+        )
+    }
+
+    fn start_paced(config: ReaderConfig, pacing: Pacing) -> Daemon {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(10_000);
         let ctx = ReaderContext {
@@ -530,7 +595,7 @@ mod tests {
         };
         let thread = std::thread::spawn({
             let ctx = ctx.clone();
-            move || run("someone", &config, &ctx)
+            move || run("someone", &config, &ctx, &pacing)
         });
         Daemon { ctx, rx, thread }
     }
@@ -868,5 +933,65 @@ mod tests {
             "no room id, no connection"
         );
         assert!(count(&metrics, "chakal_lookups_total", "outcome=\"offline\"") >= 2);
+    }
+
+    #[test]
+    fn signing_waits_for_the_shared_budget_and_a_429_holds_it_off_for_everyone() {
+        let fake = FakeHttp::start();
+        fake.route("/@someone/live", vec![page("7140000000000000001", 2)]);
+        fake.route(
+            "/webcast/room/info/",
+            vec![Reply::new(
+                200,
+                r#"{"status_code":0,"data":{"status":2,"title":"t"}}"#,
+            )],
+        );
+        fake.route(
+            "/webcast/fetch",
+            vec![Reply::new(429, "{}").header("Retry-After", "2")],
+        );
+        let budget = Arc::new(SignBudget::new(60, 1, Instant::now()));
+        assert_eq!(
+            budget.reserve(Instant::now()),
+            Duration::ZERO,
+            "another host took the only token"
+        );
+        let started = Instant::now();
+        let daemon = start_paced(
+            fast(reader_config(&fake.base, &[])),
+            Pacing {
+                sign_budget: budget.clone(),
+                first_lookup_after: Duration::from_millis(300),
+            },
+        );
+        daemon.wait_until("waiting for a token", || daemon.state() == "waiting_sign");
+        daemon.wait_until("the sign request", || {
+            !fake.seen("/webcast/fetch").is_empty()
+        });
+        let lookup = fake.seen("/@someone/live")[0].at;
+        let sign = fake.seen("/webcast/fetch")[0].at;
+        assert!(
+            lookup - started >= Duration::from_millis(300),
+            "first lookup staggered"
+        );
+        assert!(
+            sign - started >= Duration::from_millis(900),
+            "signed only once a token came: {:?}",
+            sign - started
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let wait = budget.reserve(Instant::now());
+        assert!(
+            wait >= Duration::from_millis(1800),
+            "Retry-After holds every reader off: {wait:?}"
+        );
+        let metrics = daemon.ctx.metrics.clone();
+        daemon.stop();
+        assert!(metrics.sign_wait_seconds.get() >= 0.5);
+        let states = metrics.render();
+        assert!(
+            states.contains("chakal_host_state{host=\"someone\",state=\"stopped\"} 1"),
+            "{states}"
+        );
     }
 }

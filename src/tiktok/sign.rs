@@ -120,7 +120,7 @@ impl Signer {
             ))
         });
         Signer {
-            agent: crate::http::agent(config.timings.http_timeout),
+            agent: crate::http::agent_via(config.timings.http_timeout, config.proxy.as_ref()),
             url: format!("{}/webcast/fetch", config.sign_api_url),
             api_key: config.sign_api_key.clone(),
             user_agent: config.user_agent.clone(),

@@ -152,7 +152,7 @@ impl WebClient {
             ));
         }
         WebClient {
-            agent: crate::http::agent(config.timings.http_timeout),
+            agent: crate::http::agent_via(config.timings.http_timeout, config.proxy.as_ref()),
             web_url: config.web_url.clone(),
             webcast_url: config.webcast_url.clone(),
             user_agent: config.user_agent.clone(),

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // every test binary includes this module but uses a different part of it
 
 pub mod clickhouse;
+pub mod loopback;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -146,16 +147,23 @@ impl Drop for Ingester {
     }
 }
 
-/// The environment for an ingester writing into `database` of `ch`.
+/// The environment for an ingester writing into `database` of `ch`, with its spool and
+/// dead-letter directories in a fresh temp dir (override them in `extra`).
 pub fn ingester_env(
     ch: &ClickHouse,
     database: &str,
     extra: &[(&str, &str)],
 ) -> HashMap<String, String> {
+    let data = temp_dir("data");
     let mut env: HashMap<String, String> = [
         ("CLICKHOUSE_CONN", format!("{}/{database}", ch.url())),
         ("HTTP_ADDR", "127.0.0.1:0".to_string()),
         ("LOG_LEVEL", "Debug".to_string()),
+        ("SPOOL_DIR", data.join("spool").display().to_string()),
+        (
+            "DEAD_LETTER_DIR",
+            data.join("dead-letter").display().to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -1,0 +1,540 @@
+//! The disk spool: batches ClickHouse could not take yet, kept in `SPOOL_DIR` until it can.
+//!
+//! One file per batch, named by a sequence number so replay keeps the order batches were
+//! spooled in. A file is a header (magic, time spooled, rows, table, deduplication token, body
+//! length), the NDJSON body, and a trailer (CRC-32 of everything before it, end magic). It is
+//! written to a temp file, fsynced, renamed into place, and the directory fsynced: only then is
+//! the batch counted as safe. On open, a leftover temp file that is complete is adopted (the
+//! crash came between fsync and rename); a file that is short, long or fails its checksum is
+//! moved to `SPOOL_DIR/corrupt/` and reported to the caller — never replayed as garbage.
+//!
+//! A batch is removed only after the caller says it is stored. Removal is not fsynced: if it is
+//! lost in a crash the batch is replayed once more and ClickHouse drops it by its token.
+//! `SPOOL_MAX_BYTES` caps the total size; one batch is always accepted into an empty spool, so
+//! a batch larger than the cap still has somewhere to go.
+//!
+//! Must not touch: HTTP, the channel, metrics, logging (the caller reports what this returns).
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::batch::Sealed;
+
+const MAGIC: &[u8; 8] = b"CHKSPL01";
+const END: &[u8; 8] = b"CHKSPEND";
+/// magic 8, created_ms 8, rows 8, table length 2, token length 2, body length 8.
+const HEADER_LEN: usize = 36;
+/// CRC-32 4, end magic 8.
+const TRAILER_LEN: usize = 12;
+const BATCH_EXT: &str = "batch";
+const TEMP_EXT: &str = "tmp";
+/// Where corrupt files are moved, inside the spool directory.
+pub const CORRUPT_DIR: &str = "corrupt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("cannot use spool directory {dir} (SPOOL_DIR): {source}; create it or point SPOOL_DIR at a writable directory")]
+    Dir {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write spool file {path}: {source}; free disk space or check SPOOL_DIR")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("spool is full: {used} bytes used and a batch of {needed} bytes does not fit under SPOOL_MAX_BYTES={max}; the writer waits for ClickHouse")]
+    Full { used: u64, needed: u64, max: u64 },
+    #[error("cannot read spool file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot remove stored spool file {path}: {source}; remove it by hand (a replay would be deduplicated)")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("spool file {path} is corrupt ({what}); {}", .moved_to.as_ref().map_or("it could not be moved aside".to_string(), |p| format!("moved to {}", p.display())))]
+    Corrupt {
+        path: PathBuf,
+        what: String,
+        moved_to: Option<PathBuf>,
+    },
+}
+
+/// One batch file on disk.
+#[derive(Debug)]
+struct Entry {
+    path: PathBuf,
+    bytes: u64,
+    created_ms: i64,
+}
+
+pub struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    entries: VecDeque<Entry>,
+    bytes: u64,
+    next_seq: u64,
+}
+
+impl Spool {
+    /// Opens (creating) the spool directory and indexes the batches left by an earlier run.
+    /// Corrupt files found are moved aside and returned, for the caller to log and count.
+    pub fn open(dir: &Path, max_bytes: u64) -> Result<(Spool, Vec<SpoolError>), SpoolError> {
+        let dir_error = |source| SpoolError::Dir {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(dir_error)?;
+        let mut found: Vec<(u64, PathBuf, bool)> = Vec::new();
+        for item in fs::read_dir(dir).map_err(dir_error)? {
+            let path = item.map_err(dir_error)?.path();
+            let (Some(stem), Some(ext)) = (
+                path.file_stem().and_then(|s| s.to_str()),
+                path.extension().and_then(|s| s.to_str()),
+            ) else {
+                continue;
+            };
+            let Ok(seq) = stem.parse::<u64>() else {
+                continue;
+            };
+            match ext {
+                BATCH_EXT => found.push((seq, path, false)),
+                TEMP_EXT => found.push((seq, path, true)),
+                _ => {}
+            }
+        }
+        found.sort();
+        let mut spool = Spool {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            entries: VecDeque::new(),
+            bytes: 0,
+            next_seq: found.last().map_or(0, |(seq, _, _)| seq + 1),
+        };
+        let mut problems = Vec::new();
+        let mut adopted = false;
+        for (_, path, temp) in found {
+            let checked = if temp {
+                // A temp file was never counted as safe; adopt it only if it is whole.
+                let target = path.with_extension(BATCH_EXT);
+                read_file(&path)
+                    .and_then(|bytes| decode(&bytes).map(|(_, created)| (bytes.len(), created)))
+                    .and_then(|(len, created)| {
+                        if target.exists() {
+                            return Err(format!(
+                                "a batch file {} already has its number",
+                                target.display()
+                            ));
+                        }
+                        fs::rename(&path, &target)
+                            .map_err(|e| format!("cannot adopt: {e}"))
+                            .map(|()| (target, len as u64, created))
+                    })
+                    .inspect(|_| adopted = true)
+            } else {
+                check_header(&path).map(|(len, created)| (path.clone(), len, created))
+            };
+            match checked {
+                Ok((path, bytes, created_ms)) => {
+                    spool.bytes += bytes;
+                    spool.entries.push_back(Entry {
+                        path,
+                        bytes,
+                        created_ms,
+                    });
+                }
+                Err(what) => problems.push(quarantine(dir, &path, what)),
+            }
+        }
+        if adopted {
+            sync_dir(dir).map_err(dir_error)?;
+        }
+        Ok((spool, problems))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Batches waiting.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Bytes of the files waiting.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// When the oldest waiting batch was spooled (ms since the epoch).
+    pub fn oldest_created_ms(&self) -> Option<i64> {
+        self.entries.front().map(|e| e.created_ms)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `batch` durably after the others. `Full` when it does not fit under the cap.
+    pub fn push(&mut self, batch: &Sealed, created_ms: i64) -> Result<(), SpoolError> {
+        let bytes = encode(batch, created_ms);
+        let needed = bytes.len() as u64;
+        if !self.entries.is_empty() && self.bytes + needed > self.max_bytes {
+            return Err(SpoolError::Full {
+                used: self.bytes,
+                needed,
+                max: self.max_bytes,
+            });
+        }
+        let seq = self.next_seq;
+        let temp = self.dir.join(format!("{seq:020}.{TEMP_EXT}"));
+        let path = temp.with_extension(BATCH_EXT);
+        let written = write_durably(&temp, &path, &self.dir, &bytes);
+        if let Err(source) = written {
+            let _ = fs::remove_file(&temp);
+            return Err(SpoolError::Write { path, source });
+        }
+        self.next_seq += 1;
+        self.bytes += needed;
+        self.entries.push_back(Entry {
+            path,
+            bytes: needed,
+            created_ms,
+        });
+        Ok(())
+    }
+
+    /// The oldest waiting batch, read back and checked. A corrupt or unreadable file is moved
+    /// aside, dropped from the index and returned as the error; call again for the next one.
+    pub fn front(&mut self) -> Result<Option<Sealed>, SpoolError> {
+        let Some(entry) = self.entries.front() else {
+            return Ok(None);
+        };
+        let path = entry.path.clone();
+        let decoded = read_file(&path).and_then(|bytes| decode(&bytes));
+        match decoded {
+            Ok((batch, _)) => Ok(Some(batch)),
+            Err(what) => {
+                self.forget_front();
+                Err(quarantine(&self.dir, &path, what))
+            }
+        }
+    }
+
+    /// Removes the oldest batch once it is stored.
+    pub fn pop_front(&mut self) -> Result<(), SpoolError> {
+        let Some(entry) = self.forget_front() else {
+            return Ok(());
+        };
+        match fs::remove_file(&entry.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(SpoolError::Remove {
+                path: entry.path,
+                source,
+            }),
+        }
+    }
+
+    fn forget_front(&mut self) -> Option<Entry> {
+        let entry = self.entries.pop_front()?;
+        self.bytes -= entry.bytes;
+        Some(entry)
+    }
+}
+
+fn write_durably(temp: &Path, path: &Path, dir: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = File::create(temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(temp, path)?;
+    sync_dir(dir)
+}
+
+/// Makes a rename in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    Ok(bytes)
+}
+
+/// Moves a bad file into `corrupt/` and describes it.
+fn quarantine(dir: &Path, path: &Path, what: String) -> SpoolError {
+    let corrupt = dir.join(CORRUPT_DIR);
+    let moved_to = path
+        .file_name()
+        .map(|name| corrupt.join(name))
+        .filter(|to| fs::create_dir_all(&corrupt).is_ok() && fs::rename(path, to).is_ok());
+    SpoolError::Corrupt {
+        path: path.to_path_buf(),
+        what,
+        moved_to,
+    }
+}
+
+/// The bytes of one spool file.
+fn encode(batch: &Sealed, created_ms: i64) -> Vec<u8> {
+    let (table, token) = (batch.table.as_bytes(), batch.dedup_token.as_bytes());
+    let mut out =
+        Vec::with_capacity(HEADER_LEN + table.len() + token.len() + batch.body.len() + TRAILER_LEN);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&created_ms.to_le_bytes());
+    out.extend_from_slice(&(batch.rows as u64).to_le_bytes());
+    out.extend_from_slice(&(table.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(token.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(batch.body.len() as u64).to_le_bytes());
+    out.extend_from_slice(table);
+    out.extend_from_slice(token);
+    out.extend_from_slice(&batch.body);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(END);
+    out
+}
+
+struct Header {
+    created_ms: i64,
+    rows: u64,
+    table_len: usize,
+    token_len: usize,
+    body_len: u64,
+}
+
+impl Header {
+    fn parse(bytes: &[u8]) -> Result<Header, String> {
+        if bytes.len() < HEADER_LEN {
+            return Err(format!("{} bytes, shorter than a header", bytes.len()));
+        }
+        if &bytes[..8] != MAGIC {
+            return Err("no spool magic at the start".into());
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        let u16_at = |i: usize| u16::from_le_bytes(bytes[i..i + 2].try_into().expect("2 bytes"));
+        Ok(Header {
+            created_ms: u64_at(8) as i64,
+            rows: u64_at(16),
+            table_len: usize::from(u16_at(24)),
+            token_len: usize::from(u16_at(26)),
+            body_len: u64_at(28),
+        })
+    }
+
+    /// The length the whole file must have.
+    fn file_len(&self) -> u64 {
+        (HEADER_LEN + self.table_len + self.token_len + TRAILER_LEN) as u64 + self.body_len
+    }
+}
+
+/// Cheap check at open: the header is sound and the file has the length it announces.
+fn check_header(path: &Path) -> Result<(u64, i64), String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot stat: {e}"))?
+        .len();
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    file.take(HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let header = Header::parse(&head)?;
+    if header.file_len() != len {
+        return Err(format!(
+            "{len} bytes, but its header announces {}",
+            header.file_len()
+        ));
+    }
+    Ok((len, header.created_ms))
+}
+
+/// A whole file → the batch and when it was spooled; every field is checked.
+fn decode(bytes: &[u8]) -> Result<(Sealed, i64), String> {
+    let header = Header::parse(bytes)?;
+    if header.file_len() != bytes.len() as u64 {
+        return Err(format!(
+            "{} bytes, but its header announces {}",
+            bytes.len(),
+            header.file_len()
+        ));
+    }
+    let (content, trailer) = bytes.split_at(bytes.len() - TRAILER_LEN);
+    if &trailer[4..] != END {
+        return Err("no end magic".into());
+    }
+    let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
+    if crc32fast::hash(content) != crc {
+        return Err("checksum mismatch".into());
+    }
+    let rest = &content[HEADER_LEN..];
+    let (table, rest) = rest.split_at(header.table_len);
+    let (token, body) = rest.split_at(header.token_len);
+    let table = std::str::from_utf8(table)
+        .ok()
+        .filter(|t| valid_table(t))
+        .ok_or("table name is not an identifier")?;
+    let token = std::str::from_utf8(token)
+        .ok()
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or("deduplication token is not printable ASCII")?;
+    Ok((
+        Sealed {
+            table: table.to_string(),
+            body: body.to_vec(),
+            rows: usize::try_from(header.rows).map_err(|_| "row count too large")?,
+            dedup_token: token.to_string(),
+        },
+        header.created_ms,
+    ))
+}
+
+fn valid_table(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::TempDir;
+    use super::*;
+
+    fn batch(table: &str, n: usize) -> Sealed {
+        let body: String = (0..n).map(|i| format!("{{\"msg_id\":{i}}}\n")).collect();
+        Sealed::from_ndjson(table, body.into_bytes())
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn batches_come_back_in_order_across_reopen() {
+        let tmp = TempDir::new("order");
+        let (mut spool, problems) = Spool::open(&tmp.0, 1 << 20).unwrap();
+        assert!(problems.is_empty() && spool.is_empty());
+        let (a, b) = (batch("chat", 3), batch("gifts", 1));
+        spool.push(&a, 1000).unwrap();
+        spool.push(&b, 2000).unwrap();
+        assert_eq!(spool.len(), 2);
+        assert_eq!(spool.oldest_created_ms(), Some(1000));
+        drop(spool);
+
+        let (mut spool, problems) = Spool::open(&tmp.0, 1 << 20).unwrap();
+        assert!(problems.is_empty());
+        assert_eq!((spool.len(), spool.oldest_created_ms()), (2, Some(1000)));
+        assert_eq!(spool.front().unwrap(), Some(a.clone()));
+        assert_eq!(spool.front().unwrap(), Some(a), "front does not consume");
+        spool.pop_front().unwrap();
+        assert_eq!(spool.front().unwrap(), Some(b));
+        spool.pop_front().unwrap();
+        assert_eq!(spool.front().unwrap(), None);
+        assert_eq!(spool.bytes(), 0);
+        assert!(files(&tmp.0).is_empty());
+    }
+
+    #[test]
+    fn the_cap_refuses_a_batch_that_does_not_fit_but_never_an_empty_spool() {
+        let tmp = TempDir::new("cap");
+        let (mut spool, _) = Spool::open(&tmp.0, 100).unwrap();
+        spool.push(&batch("chat", 10), 0).unwrap(); // larger than the cap, but the spool was empty
+        assert!(spool.bytes() > 100);
+        assert!(matches!(
+            spool.push(&batch("chat", 1), 0),
+            Err(SpoolError::Full { max: 100, .. })
+        ));
+        spool.pop_front().unwrap();
+        spool.push(&batch("chat", 1), 0).unwrap();
+    }
+
+    #[test]
+    fn torn_and_garbled_files_are_moved_aside_not_replayed() {
+        let tmp = TempDir::new("torn");
+        let (mut spool, _) = Spool::open(&tmp.0, 1 << 20).unwrap();
+        for i in 0..4 {
+            spool.push(&batch("chat", i + 1), 0).unwrap();
+        }
+        drop(spool);
+        let names = files(&tmp.0);
+        // 0: cut short (a torn write); 1: a flipped byte in the body; 2: intact; 3: garbage.
+        let path = |i: usize| tmp.0.join(&names[i]);
+        let bytes = fs::read(path(0)).unwrap();
+        fs::write(path(0), &bytes[..bytes.len() - 5]).unwrap();
+        let mut bytes = fs::read(path(1)).unwrap();
+        bytes[HEADER_LEN + 10] ^= 0x20;
+        fs::write(path(1), bytes).unwrap();
+        fs::write(path(3), b"not a spool file at all").unwrap();
+
+        let (mut spool, problems) = Spool::open(&tmp.0, 1 << 20).unwrap();
+        assert_eq!(problems.len(), 2, "{problems:?}"); // the length check catches 0 and 3 at open
+        assert!(problems.iter().all(|p| matches!(
+            p,
+            SpoolError::Corrupt {
+                moved_to: Some(_),
+                ..
+            }
+        )));
+        let err = spool.front().unwrap_err(); // the checksum catches 1 when it is read
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+        assert_eq!(spool.front().unwrap(), Some(batch("chat", 3)));
+        spool.pop_front().unwrap();
+        assert!(spool.is_empty());
+        assert_eq!(files(&tmp.0.join(CORRUPT_DIR)).len(), 3);
+    }
+
+    #[test]
+    fn a_whole_temp_file_is_adopted_and_a_partial_one_is_not() {
+        let tmp = TempDir::new("temp");
+        fs::create_dir_all(&tmp.0).unwrap();
+        let whole = encode(&batch("likes", 2), 5);
+        fs::write(tmp.0.join(format!("{:020}.tmp", 7)), &whole).unwrap();
+        fs::write(
+            tmp.0.join(format!("{:020}.tmp", 8)),
+            &whole[..whole.len() / 2],
+        )
+        .unwrap();
+        let (mut spool, problems) = Spool::open(&tmp.0, 1 << 20).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(spool.front().unwrap(), Some(batch("likes", 2)));
+        spool.pop_front().unwrap();
+        spool.push(&batch("likes", 1), 0).unwrap();
+        assert!(
+            files(&tmp.0).contains(&format!("{:020}.batch", 9)),
+            "numbering goes on after the highest seen"
+        );
+    }
+
+    #[test]
+    fn a_hostile_table_name_is_refused() {
+        let mut evil = batch("chat", 1);
+        evil.table = "chat` FORMAT CSV --".into();
+        let bytes = encode(&evil, 0);
+        assert!(decode(&bytes).unwrap_err().contains("table name"));
+    }
+
+    #[test]
+    fn decode_survives_every_truncation() {
+        let bytes = encode(&batch("chat", 3), 0);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(decode(&bytes).is_ok());
+    }
+}
