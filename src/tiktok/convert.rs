@@ -685,9 +685,8 @@ mod tests {
     fn social_kind_follows_display_key() {
         let mk = |key: &str, action| {
             let mut c = common(4);
-            c.as_mut().unwrap().display_text = Some(pb::Text {
+            c.as_mut().unwrap().display_text = Some(pb::TextKey {
                 key: Bytes::copy_from_slice(key.as_bytes()),
-                ..Default::default()
             });
             let m = pb::WebcastSocialMessage {
                 common: c,
