@@ -156,9 +156,14 @@ fn main() {
         let rate = messages as f64 / s;
         let mbps = wire_bytes as f64 / 1e6 / s;
         println!("| {label} | {rate:.0} | {mbps:.1} | {:.2} |", floor / s);
-        summary.push_str(&format!("{key}_msgs_per_s {rate:.0}\n{key}_mb_per_s {mbps:.1}\n"));
+        summary.push_str(&format!(
+            "{key}_msgs_per_s {rate:.0}\n{key}_mb_per_s {mbps:.1}\n"
+        ));
     }
-    summary.push_str(&format!("decode_over_floor {:.3}\nruns {runs}\n", floor / secs[3]));
+    summary.push_str(&format!(
+        "decode_over_floor {:.3}\nruns {runs}\n",
+        floor / secs[3]
+    ));
     println!("decode ÷ floor = {:.2}", floor / secs[3]);
     if let Ok(file) = std::env::var("BENCH_SUMMARY") {
         std::fs::write(&file, summary).unwrap_or_else(|e| panic!("writing {file}: {e}"));

@@ -359,7 +359,7 @@ fn render(t: &pb::Text) -> String {
 }
 
 fn first_url(image: Option<&pb::ImageModel>) -> Option<&[u8]> {
-    image.and_then(|i| i.url_list.first()).map(Bytes::as_ref)
+    image.and_then(|i| i.first_url.as_deref())
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
