@@ -3,13 +3,11 @@
 //! bytes — on one thread, against gunzip alone (the floor no decoder can beat), measured side by
 //! side in the same run, with the cumulative stages in between to show where the time goes.
 //!
-//! `cargo bench --bench decode` (or `make bench`, which also runs `benches/e2e.rs`). Variables:
-//! `BENCH_CORPUS` (default `../shared/bench/webcast_frames.bin`), `BENCH_RUNS` (default 7; the
-//! median is reported), `BENCH_QUICK=1` (one run over the first 200 frames: proves the benchmark
-//! still works, in seconds, without meaning anything as a number).
-//!
-//! Prints a Markdown table on stdout and, when `BENCH_SUMMARY` names a file, one line per figure
-//! (`key value`) there for `benches/e2e.rs` to put in the combined table.
+//! `cargo bench --bench decode` runs it alone; `make bench` runs it inside `benches/e2e`, which
+//! includes this file, so every figure of the combined table comes from the same run.
+//! Variables: `BENCH_CORPUS` (default `../shared/bench/webcast_frames.bin`), `BENCH_RUNS`
+//! (default 7; medians are reported), `BENCH_QUICK=1` (one run over the first 200 frames:
+//! proves the benchmark still works, in seconds, without meaning anything as a number).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -84,23 +82,24 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    let path = std::env::var("BENCH_CORPUS").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/bench/webcast_frames.bin"
-        )
-        .to_string()
+/// The corpus file: `BENCH_CORPUS`, else `../shared/bench/webcast_frames.bin` beside the crate.
+pub fn corpus_path() -> std::path::PathBuf {
+    std::env::var_os("BENCH_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/bench/webcast_frames.bin")
+        })
+}
+
+/// Every frame of the corpus (the first 200 with `quick`); exits with status 2 naming
+/// `BENCH_CORPUS` when it cannot be read.
+pub fn load_corpus(quick: bool) -> Vec<Vec<u8>> {
+    let path = corpus_path();
+    let mut reader = CaptureReader::open(&path).unwrap_or_else(|e| {
+        eprintln!("benchmark corpus not available (set BENCH_CORPUS): {e}");
+        std::process::exit(2);
     });
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
-    let runs: usize = if quick { 1 } else { env_or("BENCH_RUNS", 7) };
-    let mut reader = match CaptureReader::open(std::path::Path::new(&path)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("benchmark corpus not available (set BENCH_CORPUS): {e}");
-            std::process::exit(2);
-        }
-    };
     let mut frames = Vec::new();
     while let Some(f) = reader.next_frame().expect("corpus is a valid capture") {
         frames.push(f);
@@ -108,6 +107,39 @@ fn main() {
             break;
         }
     }
+    frames
+}
+
+/// The decode figures of one benchmark run.
+pub struct Decode {
+    pub runs: usize,
+    pub frames: usize,
+    pub messages: usize,
+    pub wire_bytes: usize,
+    pub inflated_bytes: usize,
+    pub json_bytes: usize,
+    /// `(key, label, median seconds)` of each cumulative stage, the floor first.
+    pub stages: Vec<(&'static str, &'static str, f64)>,
+}
+
+impl Decode {
+    pub fn msgs_per_s(&self, stage: usize) -> f64 {
+        self.messages as f64 / self.stages[stage].2
+    }
+
+    pub fn wire_mb_per_s(&self, stage: usize) -> f64 {
+        self.wire_bytes as f64 / 1e6 / self.stages[stage].2
+    }
+
+    /// The whole pipeline's speed as a fraction of gunzip's.
+    pub fn over_floor(&self) -> f64 {
+        self.stages[0].2 / self.stages[self.stages.len() - 1].2
+    }
+}
+
+/// Runs every stage `runs` times over `frames` (stages interleaved within each run, so drift
+/// on a shared machine hits them alike) and keeps the medians.
+pub fn measure(frames: &[Vec<u8>], runs: usize) -> Decode {
     let payloads: Vec<Vec<u8>> = frames
         .iter()
         .map(|f| {
@@ -116,8 +148,6 @@ fn main() {
                 .payload
         })
         .collect();
-    let wire_bytes: usize = frames.iter().map(Vec::len).sum();
-
     let stages: [(&str, &str, Stage); 4] = [
         ("floor", "gunzip only (the floor)", gunzip_only),
         ("fetch", "+ PushFrame, fetch result", fetch_results),
@@ -126,11 +156,10 @@ fn main() {
     ];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];
     let (mut messages, mut inflated, mut json) = (0, 0, 0);
-    // Stages interleaved within each run, so drift on a shared machine hits them alike.
-    for _ in 0..runs {
+    for _ in 0..runs.max(1) {
         for (i, (key, _, stage)) in stages.iter().enumerate() {
             let t = Instant::now();
-            let (n, bytes) = stage(&frames, &payloads);
+            let (n, bytes) = stage(frames, &payloads);
             times[i].push(t.elapsed().as_secs_f64());
             match *key {
                 "floor" => inflated = bytes,
@@ -139,33 +168,51 @@ fn main() {
             }
         }
     }
-    let secs: Vec<f64> = times.into_iter().map(median).collect();
-    let floor = secs[0];
-    println!(
-        "corpus: {} frames, {messages} messages, {:.1} MB on the wire, {:.1} MB inflated, {:.1} MB JSON out{}",
-        frames.len(),
-        wire_bytes as f64 / 1e6,
-        inflated as f64 / 1e6,
-        json as f64 / 1e6,
-        if quick { " (BENCH_QUICK: one run of 200 frames, figures not meaningful)" } else { "" }
+    Decode {
+        runs: runs.max(1),
+        frames: frames.len(),
+        messages,
+        wire_bytes: frames.iter().map(Vec::len).sum(),
+        inflated_bytes: inflated,
+        json_bytes: json,
+        stages: stages
+            .iter()
+            .zip(times)
+            .map(|((key, label, _), t)| (*key, *label, median(t)))
+            .collect(),
+    }
+}
+
+/// The stage table in Markdown.
+pub fn table(d: &Decode) -> String {
+    let mut out = format!(
+        "corpus: {} frames, {} messages, {:.1} MB on the wire, {:.1} MB inflated, {:.1} MB JSON out\n",
+        d.frames,
+        d.messages,
+        d.wire_bytes as f64 / 1e6,
+        d.inflated_bytes as f64 / 1e6,
+        d.json_bytes as f64 / 1e6
     );
-    println!("| decode stage (one thread, cumulative, median of {runs}) | messages/s | MB/s on the wire | ÷ floor |");
-    println!("| --- | ---: | ---: | ---: |");
-    let mut summary = String::new();
-    for ((key, label, _), s) in stages.iter().zip(&secs) {
-        let rate = messages as f64 / s;
-        let mbps = wire_bytes as f64 / 1e6 / s;
-        println!("| {label} | {rate:.0} | {mbps:.1} | {:.2} |", floor / s);
-        summary.push_str(&format!(
-            "{key}_msgs_per_s {rate:.0}\n{key}_mb_per_s {mbps:.1}\n"
+    out.push_str(&format!(
+        "| decode stage (one thread, cumulative, median of {}) | messages/s | MB/s on the wire | ÷ floor |\n| --- | ---: | ---: | ---: |\n",
+        d.runs
+    ));
+    for (i, (_, label, s)) in d.stages.iter().enumerate() {
+        out.push_str(&format!(
+            "| {label} | {:.0} | {:.1} | {:.2} |\n",
+            d.msgs_per_s(i),
+            d.wire_mb_per_s(i),
+            d.stages[0].2 / s
         ));
     }
-    summary.push_str(&format!(
-        "decode_over_floor {:.3}\nruns {runs}\n",
-        floor / secs[3]
-    ));
-    println!("decode ÷ floor = {:.2}", floor / secs[3]);
-    if let Ok(file) = std::env::var("BENCH_SUMMARY") {
-        std::fs::write(&file, summary).unwrap_or_else(|e| panic!("writing {file}: {e}"));
-    }
+    out
+}
+
+#[allow(dead_code)] // `benches/e2e` includes this file for `measure`; main runs when built alone
+fn main() {
+    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
+    let frames = load_corpus(quick);
+    let d = measure(&frames, if quick { 1 } else { env_or("BENCH_RUNS", 7) });
+    print!("{}", table(&d));
+    println!("decode ÷ floor = {:.2}", d.over_floor());
 }
