@@ -109,6 +109,13 @@ impl Ingester {
 
     /// SIGTERM, then SIGKILL after 20 s.
     pub fn stop(mut self) -> Option<ExitStatus> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -123,6 +130,13 @@ impl Ingester {
         let _ = self.child.kill();
         let _ = self.child.wait();
         None
+    }
+}
+
+impl Drop for Ingester {
+    /// A benchmark that panics leaves no ingester behind.
+    fn drop(&mut self) {
+        self.terminate();
     }
 }
 

@@ -16,7 +16,8 @@
 //! ClickHouse — and the table says how the CPU was shared.
 //!
 //! Variables: `BENCH_CORPUS`, `BENCH_RUNS` (default 5; medians), `BENCH_QUICK=1`, `CHDB_PYTHON`
-//! (see tests/support/clickhouse.rs), `BENCH_PASSES` (passes streamed in b, default 4).
+//! (see tests/support/clickhouse.rs), `BENCH_PASSES` (passes streamed in b, default 4),
+//! `BENCH_STEADY_EVENTS` (events streamed in c, default 1 000 000), `BENCH_ONLY=a,b,…` (parts).
 //! Timings are printed, never asserted.
 
 #[path = "../../tests/support/clickhouse.rs"]
@@ -76,7 +77,7 @@ impl Settings {
             million_passes: if quick {
                 1
             } else {
-                1_000_000usize.div_ceil(messages_per_pass)
+                number("BENCH_STEADY_EVENTS", 1_000_000).div_ceil(messages_per_pass)
             },
             steady_rate: 10_000.0,
             latency_rate: 1_000.0,
