@@ -239,7 +239,8 @@ pub struct ReaderTimings {
     pub backoff_max: Duration,
     /// Least wait after TikTok refused the handshake (200/400 with `Handshake-Msg`).
     pub blocked_backoff: Duration,
-    /// A connection that stayed up this long resets the reconnect backoff.
+    /// A connection that stayed up this long resets the reconnect backoff: a socket TikTok drops
+    /// now and then is reconnected after `backoff_min`, while a reconnect storm still backs off.
     pub stable_after: Duration,
 }
 
@@ -257,7 +258,7 @@ impl ReaderTimings {
             backoff_min: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
             blocked_backoff: Duration::from_secs(60),
-            stable_after: Duration::from_secs(60),
+            stable_after: Duration::from_secs(15),
         }
     }
 }
