@@ -59,6 +59,8 @@ pub struct WriterConfig {
     /// Longest one insert may take (`CLICKHOUSE_TIMEOUT_MS`; capped at half of `shutdown_timeout`).
     pub insert_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// Apply the migrations in `sql/` before the first insert (`CLICKHOUSE_INIT_SCHEMA`).
+    pub init_schema: bool,
 }
 
 /// The writer could not finish its job.
@@ -101,6 +103,8 @@ pub struct Writer {
     shutdown_seen: Option<Instant>,
     /// When "spool full" was last logged (once a minute).
     stuck_logged: Option<Instant>,
+    /// The migrations still have to be applied before anything is inserted.
+    schema_pending: bool,
     summary: Summary,
 }
 
@@ -132,6 +136,7 @@ impl Writer {
         status: Arc<Status>,
         shutdown: Shutdown,
     ) -> Writer {
+        let schema_pending = config.init_schema;
         Writer {
             client,
             config,
@@ -146,6 +151,7 @@ impl Writer {
             outage: None,
             shutdown_seen: None,
             stuck_logged: None,
+            schema_pending,
             summary: Summary {
                 since: Instant::now(),
                 rows: HashMap::new(),
@@ -418,10 +424,38 @@ impl Writer {
         }
     }
 
+    /// Applies the migrations once, before the first insert. Until ClickHouse takes them, every
+    /// batch counts as undelivered, so it goes to the spool: readers capture from the start
+    /// even when ClickHouse is down then.
+    fn ensure_schema(&mut self) -> Result<(), Undelivered> {
+        if !self.schema_pending {
+            return Ok(());
+        }
+        match schema::apply(&self.client) {
+            Ok(n) => {
+                self.schema_pending = false;
+                log::info!(
+                    "schema ready database={} migrations_applied={n}",
+                    self.client.database()
+                );
+                Ok(())
+            }
+            Err(e) => {
+                if e.decision() != Decision::Retry {
+                    log::error!(
+                        "schema in sql/ not applied; batches wait in the spool (fix ClickHouse or set CLICKHOUSE_INIT_SCHEMA=false) error={e}"
+                    );
+                }
+                Err(Undelivered::Failed(e))
+            }
+        }
+    }
+
     /// Stores a batch, splitting it to isolate rows refused as bad data. `Err` only when
     /// ClickHouse failed transiently (part of the batch may be stored: a retry of the whole
     /// batch splits it the same way and the stored parts are dropped by their tokens).
     fn deliver(&mut self, batch: &Sealed) -> Result<(), Undelivered> {
+        self.ensure_schema()?;
         let table = batch.table.as_str();
         let error = match self.insert(table, &batch.body, &batch.dedup_token, batch.rows) {
             Ok(()) => return Ok(()),
@@ -741,6 +775,7 @@ mod tests {
                     batch_max_rows: 5,
                     insert_timeout: Duration::from_secs(2),
                     shutdown_timeout: Duration::from_secs(2),
+                    init_schema: false,
                 },
                 spool,
                 DeadLetter::open(&self.dead_dir.0).unwrap(),
