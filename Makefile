@@ -68,11 +68,11 @@ clickhouse-stop:
 # With no CLICKHOUSE_CONN: the local ClickHouse (started if needed). With no TIKTOK_HOST: the offline demo.
 run: build
 	@if [ -z "$$CLICKHOUSE_CONN" ]; then $(MAKE) --no-print-directory clickhouse; fi
-	@if [ -z "$$TIKTOK_HOST" ] && [ -z "$$DEBUG_MODE" ]; then \
+	@if [ -z "$$TIKTOK_HOST$$TIKTOK_HOSTS_FILE" ] && [ -z "$$DEBUG_MODE" ]; then \
 		echo "TIKTOK_HOST is not set: running the offline demo (DEBUG_MODE=true). Ctrl-C stops it."; fi
-	@echo "health: curl localhost:5000/healthz   metrics: curl localhost:5000/metrics"
+	@echo "health: curl $${HTTP_ADDR:-localhost:5000}/healthz   metrics: /metrics   status page: /"
 	@echo "rows:   make query SQL='SELECT count() FROM chakal.chat'"
-	@if [ -z "$$TIKTOK_HOST" ]; then export DEBUG_MODE=$${DEBUG_MODE:-true}; fi; \
+	@if [ -z "$$TIKTOK_HOST$$TIKTOK_HOSTS_FILE" ]; then export DEBUG_MODE=$${DEBUG_MODE:-true}; fi; \
 		export CLICKHOUSE_CONN=$${CLICKHOUSE_CONN:-$(CH_URL)/chakal}; \
 		exec $(BIN)
 
@@ -87,8 +87,10 @@ replay-demo: clickhouse
 	target/release/fake-tiktok --frames $(FIXTURES_DIR)/frames.bin --clickhouse $(CH_URL) --exec $(abspath $(BIN))
 
 SQL ?= SELECT table, sum(rows) FROM system.parts WHERE database = 'chakal' AND active GROUP BY table ORDER BY table
+# PARAMS: query parameters, e.g. PARAMS='param_room_id=7446000000000000001' for {room_id:UInt64}.
+export SQL
 query:
-	@curl -fsS --data-binary @- '$(CH_URL)/' <<< "$(SQL)"
+	@curl -sS --fail-with-body --data-binary "$$SQL" '$(CH_URL)/?$(PARAMS)'
 
 test: venv
 	cd tools/clickhouse-dev && ../../$(PYTHON) -m unittest -q test_chfront

@@ -34,7 +34,8 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Some(_) => {
+        Some(other) => {
+            eprintln!("unknown command `{other}`");
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         }

@@ -175,9 +175,11 @@ fn clickhouse_outage() -> Row {
     std::thread::sleep(outage.saturating_sub(down.elapsed()));
     ch.restart();
     stop_merges(&ch);
-    wait_for("the spool to drain (slow when the machine is busy)", Duration::from_secs(180), || {
-        (metric(&ing, "chakal_spool_batches") == 0.0).then_some(())
-    });
+    wait_for(
+        "the spool to drain (slow when the machine is busy)",
+        Duration::from_secs(180),
+        || (metric(&ing, "chakal_spool_batches") == 0.0).then_some(()),
+    );
     std::thread::sleep(secs(1.0, 10.0));
     let sent = terminate(&mut ing);
     let (landed, duplicates) = landed(&ch, "rel_a");
@@ -218,9 +220,11 @@ fn sigterm_restart(outage: bool) -> Row {
     }
     let mut second = Ingester::start(&[], &env);
     std::thread::sleep(run);
-    wait_for("the spool to drain (slow when the machine is busy)", Duration::from_secs(180), || {
-        (metric(&second, "chakal_spool_batches") == 0.0).then_some(())
-    });
+    wait_for(
+        "the spool to drain (slow when the machine is busy)",
+        Duration::from_secs(180),
+        || (metric(&second, "chakal_spool_batches") == 0.0).then_some(()),
+    );
     let sent = sent_first + terminate(&mut second);
     let (landed, duplicates) = landed(&ch, db);
     Row {
@@ -263,9 +267,11 @@ fn kill9_restart(outage: bool) -> Row {
         stop_merges(&ch);
     }
     let mut second = Ingester::start(&[], &env);
-    wait_for("the spool to drain (slow when the machine is busy)", Duration::from_secs(180), || {
-        (metric(&second, "chakal_spool_batches") == 0.0).then_some(())
-    });
+    wait_for(
+        "the spool to drain (slow when the machine is busy)",
+        Duration::from_secs(180),
+        || (metric(&second, "chakal_spool_batches") == 0.0).then_some(()),
+    );
     std::thread::sleep(run);
     let sent = sent_first + terminate(&mut second);
     let (landed, duplicates) = landed(&ch, db);

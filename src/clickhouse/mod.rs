@@ -388,6 +388,7 @@ impl Writer {
     }
 
     fn note_failure(&mut self, e: &InsertError) {
+        self.status.push_error("writer", &e.to_string());
         let backoff = match &mut self.outage {
             None => {
                 log::warn!(
@@ -523,11 +524,21 @@ impl Writer {
                     "rows refused by ClickHouse, written to the dead-letter file table={table} rows={n} file={} error={error}",
                     path.display()
                 );
+                self.status.push_error(
+                    "writer",
+                    &format!(
+                        "{n} rows of table `{table}` refused, see the dead-letter file: {error}"
+                    ),
+                );
             }
             Err(e) => {
                 self.metrics.rows_lost.with_label_values(&[table]).inc_by(n);
                 log::error!(
                     "rows refused by ClickHouse are lost table={table} rows={n} error={error}; {e}"
+                );
+                self.status.push_error(
+                    "writer",
+                    &format!("{n} rows of table `{table}` lost: {error}; {e}"),
                 );
             }
         }
