@@ -74,7 +74,8 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
 
     // The writer applies the schema before its first insert, so readers start at once even
     // when ClickHouse is down (their batches wait in the spool).
-    let client = Client::new(&config.clickhouse, config.clickhouse_timeout);
+    let client = Client::new(&config.clickhouse, config.clickhouse_timeout)
+        .with_cluster(config.clickhouse_cluster.clone());
 
     let (spool, problems) = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
     for problem in &problems {

@@ -58,14 +58,16 @@ fn main() -> ExitCode {
         Command::Healthcheck => return healthcheck(config.http_addr),
         Command::Schema => {
             init_logger(&config);
-            let client = Client::new(&config.clickhouse, config.clickhouse_timeout);
+            let client = Client::new(&config.clickhouse, config.clickhouse_timeout)
+                .with_cluster(config.clickhouse_cluster.clone());
             schema::apply(&client)
                 .map(|n| log::info!("schema ready migrations_applied={n}"))
                 .map_err(anyhow::Error::new)
         }
         Command::Redecode(methods) => {
             init_logger(&config);
-            let client = Client::new(&config.clickhouse, config.clickhouse_timeout);
+            let client = Client::new(&config.clickhouse, config.clickhouse_timeout)
+                .with_cluster(config.clickhouse_cluster.clone());
             redecode::run(&client, &methods)
                 .map(|s| {
                     let mut rows: Vec<String> =

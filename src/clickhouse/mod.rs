@@ -31,6 +31,7 @@
 
 pub mod batch;
 pub mod client;
+pub mod cluster;
 pub mod deadletter;
 #[cfg(test)]
 mod fake;
