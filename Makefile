@@ -13,11 +13,13 @@ CH_PIDFILE  := $(DATA)/clickhouse.pid
 CH_LOG      := $(DATA)/clickhouse.log
 BIN         := target/release/chakal-ingest
 FIXTURES_DIR ?= $(abspath ../shared/fixtures)
+BENCH_CORPUS ?= $(abspath ../shared/bench/webcast_frames.bin)
 
 export CHDB_PYTHON := $(abspath $(PYTHON))
 export FIXTURES_DIR
+export BENCH_CORPUS
 
-.PHONY: help run build venv clickhouse clickhouse-stop schema query replay-demo test test-rust test-chfront lint fmt clean fuzz
+.PHONY: help run build venv clickhouse clickhouse-stop schema query replay-demo test test-rust test-chfront lint fmt clean fuzz bench bench-quick
 
 help:
 	@echo "make run              capture TIKTOK_HOST into ClickHouse; with no config: offline demo into a local ClickHouse"
@@ -27,6 +29,8 @@ help:
 	@echo "make query SQL='…'    run a query against the local ClickHouse"
 	@echo "make schema           apply the migrations in sql/ to CLICKHOUSE_CONN"
 	@echo "make replay-demo      real captured TikTok frames through a fake TikTok into the local ClickHouse"
+	@echo "make bench            the performance benchmark (issue 6): one table, also in target/bench/report.md"
+	@echo "make bench-quick      the same in seconds, figures meaningless (make test runs it so it never rots)"
 	@echo "make install          build and install the binary, systemd units and env template (PREFIX, DESTDIR)"
 	@echo "make test-deploy      lint the Dockerfile and check docker-compose.yml (no Docker engine needed)"
 	@echo "make fuzz             fuzz the frame decoder for FUZZ_SECONDS (default 600)"
@@ -97,6 +101,20 @@ test: venv
 	$(MAKE) --no-print-directory test-deploy
 	cargo build --tests --locked
 	cargo test --locked
+	$(MAKE) --no-print-directory bench-quick
+
+# The benchmark of issue 6 (benches/e2e, which includes benches/decode.rs): decode vs gunzip, the
+# fake TikTok → release ingester → ClickHouse vs ClickHouse alone, memory, latency, 200 rooms.
+# Release build, several minutes; BENCH_RUNS (default 5), BENCH_ONLY=a,b,… to run some parts.
+# Record a run in bench/RESULTS.md.
+bench: venv
+	@mkdir -p target/bench
+	cargo bench --locked --bench e2e | tee target/bench/report.md
+
+# The same in seconds on 200 frames (debug build, shared with the tests): proves it still runs,
+# asserts no timing.
+bench-quick: venv
+	BENCH_QUICK=1 cargo test --locked --bench e2e
 
 # Long fuzzing of the reader's path (frame → fetch result → convert → row), FUZZ_SECONDS long:
 # libFuzzer via cargo-fuzz when the nightly toolchain is there, else the deterministic mutator

@@ -10,7 +10,7 @@ use prost::Message;
 
 use crate::tiktok::frame::{encode_msg_frame, envelope};
 use crate::tiktok::proto::{
-    self as pb, BaseProtoMessage, CommonMessageData, ProtoMessageFetchResult, Text, User,
+    self as pb, BaseProtoMessage, CommonMessageData, ProtoMessageFetchResult, TextKey, User,
 };
 
 /// The demo room's id.
@@ -126,9 +126,8 @@ impl DemoRoom {
             msg_id,
             room_id: DEMO_ROOM_ID,
             create_time: now_ms - self.rng.below(900) as i64,
-            display_text: (!key.is_empty()).then(|| Text {
+            display_text: (!key.is_empty()).then(|| TextKey {
                 key: Bytes::copy_from_slice(key.as_bytes()),
-                ..Default::default()
             }),
         }
     }

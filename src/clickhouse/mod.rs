@@ -125,6 +125,8 @@ const MAX_WAIT: Duration = Duration::from_millis(250);
 /// During shutdown, an insert is not tried with less time than this.
 const MIN_INSERT_BUDGET: Duration = Duration::from_millis(200);
 const STUCK_LOG_EVERY: Duration = Duration::from_secs(60);
+/// Events taken from the channel one after the other before the timers are looked at again.
+const BURST: usize = 1000;
 
 impl Writer {
     /// `spool` may hold batches from an earlier run: they are replayed first.
@@ -183,7 +185,21 @@ impl Writer {
                 .min()
                 .map_or(MAX_WAIT, |d| d.saturating_duration_since(now).min(MAX_WAIT));
             match rx.recv_timeout(wake) {
-                Ok(event) => self.accept(&event),
+                Ok(event) => {
+                    self.accept(&event);
+                    // What else is waiting is taken now: the timers and gauges are looked at
+                    // once per burst, not per event (b: 0.49 → 0.53 of ClickHouse's own rate, with
+                    // the two batch.rs changes).
+                    for _ in 0..BURST {
+                        if !self.held.is_empty() {
+                            break; // backpressure: stop taking events
+                        }
+                        match rx.try_recv() {
+                            Ok(event) => self.accept(&event),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }

@@ -326,7 +326,7 @@ fn sign(shared: &Shared, api_key: Option<&str>, path: &str, query: Vec<(String, 
         let Some(index) = room_state.take_next(frames.len(), end_at) else {
             break;
         };
-        batch.extend(frames[index].envelopes().iter().cloned());
+        batch.extend(frames[index].envelopes());
         record.first_batch.extend(frames[index].messages());
         room_state.delivered_frame(index, scenario.replay_on_reconnect);
         record.first_batch_frames += 1;

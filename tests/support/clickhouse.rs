@@ -73,6 +73,11 @@ impl ClickHouse {
         self.port
     }
 
+    /// chfront's process id while it runs (the benchmark reads its CPU time from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The result of `sql` (POSTed as the body; TabSeparated unless it says `FORMAT`); panics
     /// with the status, ClickHouse's error and chfront's log on anything but HTTP 200.
     pub fn query(&self, sql: &str) -> String {
