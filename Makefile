@@ -99,9 +99,9 @@ query:
 test: venv
 	cd tools/clickhouse-dev && ../../$(PYTHON) -m unittest -q test_chfront
 	$(MAKE) --no-print-directory test-deploy
+	$(MAKE) --no-print-directory bench-quick
 	cargo build --tests --locked
 	cargo test --locked
-	$(MAKE) --no-print-directory bench-quick
 
 # The benchmark of issue 6 (benches/e2e, which includes benches/decode.rs): decode vs gunzip, the
 # fake TikTok → release ingester → ClickHouse vs ClickHouse alone, memory, latency, 200 rooms.
