@@ -21,7 +21,7 @@ use anyhow::{bail, Context};
 use crate::clickhouse::client::Client;
 use crate::clickhouse::deadletter::DeadLetter;
 use crate::clickhouse::spool::Spool;
-use crate::clickhouse::{schema, Writer, WriterConfig};
+use crate::clickhouse::{Writer, WriterConfig};
 use crate::config::{Config, HostSources, RawMessages};
 use crate::demo::{DemoRoom, DEMO_ROOM_ID};
 use crate::health::HealthServer;
@@ -72,10 +72,10 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
         move || health.run(m, s, sd, stop)
     })?;
 
-    let client = Client::new(&config.clickhouse, config.clickhouse_timeout);
-    if config.init_schema {
-        apply_schema(&client, &shutdown)?;
-    }
+    // The writer applies the schema before its first insert, so readers start at once even
+    // when ClickHouse is down (their batches wait in the spool).
+    let client = Client::new(&config.clickhouse, config.clickhouse_timeout)
+        .with_cluster(config.clickhouse_cluster.clone());
 
     let (spool, problems) = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
     for problem in &problems {
@@ -98,6 +98,7 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
             flush_interval: config.flush_interval,
             batch_max_rows: config.batch_max_rows,
             insert_timeout: config.clickhouse_timeout,
+            init_schema: config.init_schema,
             shutdown_timeout: config.shutdown_timeout,
         },
         spool,
@@ -125,6 +126,12 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
             })?);
         }
         Mode::Run if config.debug_mode => {
+            if !config.tiktok_hosts.is_empty() {
+                log::warn!(
+                    "DEBUG_MODE=true: the offline demo runs and TIKTOK_HOST / TIKTOK_HOSTS_FILE are ignored hosts={}",
+                    config.tiktok_hosts.join(",")
+                );
+            }
             let (ctx, interval) = (ctx.clone(), config.debug_interval);
             readers.push(spawn("reader-demo", &shutdown, move || {
                 demo(interval, &ctx);
@@ -395,37 +402,6 @@ impl<S: StartReader> Supervisor<S> {
             }
         }
         first_error
-    }
-}
-
-/// Applies `sql/`, retrying while ClickHouse is unreachable (it may still be starting).
-fn apply_schema(client: &Client, shutdown: &Shutdown) -> anyhow::Result<()> {
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        match schema::apply(client) {
-            Ok(n) => {
-                log::info!(
-                    "schema ready database={} migrations_applied={n}",
-                    client.database()
-                );
-                return Ok(());
-            }
-            Err(e) if e.decision() == crate::clickhouse::client::Decision::Retry => {
-                log::warn!(
-                    "schema not applied yet, retrying in_ms={} error={e}",
-                    backoff.as_millis()
-                );
-                if !shutdown.sleep(backoff) {
-                    bail!("shut down before ClickHouse answered: {e}");
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => {
-                return Err(e).context(
-                    "applying the schema in sql/ (set CLICKHOUSE_INIT_SCHEMA=false to skip)",
-                )
-            }
-        }
     }
 }
 

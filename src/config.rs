@@ -28,6 +28,7 @@ pub struct Var {
 pub const VARS: &[Var] = &[
     Var { name: "TIKTOK_HOST", default: "", doc: "TikTok user(s) to capture: `@handle`, `handle` or a `tiktok.com/@handle/live` URL; comma-separated for several. Required unless DEBUG_MODE=true" },
     Var { name: "TIKTOK_HOSTS_FILE", default: "", doc: "File of TikTok users to capture, one `@handle` (or URL) a line; `#` starts a comment, blank lines are ignored. Merged with TIKTOK_HOST and re-read on SIGHUP: added hosts start, removed hosts stop, the others keep their connection" },
+    Var { name: "CLICKHOUSE_CLUSTER", default: "", doc: "Name of a ClickHouse cluster (`remote_servers`): migrations create replicated `<table>_local` tables and Distributed `<table>` tables ON CLUSTER; empty = one server" },
     Var { name: "CLICKHOUSE_CONN", default: "http://127.0.0.1:8123/chakal", doc: "ClickHouse HTTP endpoint: `http[s]://user:pass@host:port/database` or .NET form `Host=…;Port=…;Username=…;Password=…;Database=…`" },
     Var { name: "LOG_LEVEL", default: "Debug", doc: "Trace, Debug, Information, Warning, Error, Critical or None (Rust names trace/debug/info/warn/error/off too)" },
     Var { name: "DEBUG_MODE", default: "false", doc: "true: no TikTok connection; generate mock room activity (as real protobuf frames) every DEBUG_INTERVAL_MS" },
@@ -239,7 +240,8 @@ pub struct ReaderTimings {
     pub backoff_max: Duration,
     /// Least wait after TikTok refused the handshake (200/400 with `Handshake-Msg`).
     pub blocked_backoff: Duration,
-    /// A connection that stayed up this long resets the reconnect backoff.
+    /// A connection that stayed up this long resets the reconnect backoff: a socket TikTok drops
+    /// now and then is reconnected after `backoff_min`, while a reconnect storm still backs off.
     pub stable_after: Duration,
 }
 
@@ -257,7 +259,7 @@ impl ReaderTimings {
             backoff_min: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
             blocked_backoff: Duration::from_secs(60),
-            stable_after: Duration::from_secs(60),
+            stable_after: Duration::from_secs(15),
         }
     }
 }
@@ -321,6 +323,8 @@ pub struct Config {
     /// Where `tiktok_hosts` came from, to read them again on SIGHUP.
     pub host_sources: HostSources,
     pub clickhouse: ClickHouseConn,
+    /// `CLICKHOUSE_CLUSTER`: the cluster the schema is created on, if any.
+    pub clickhouse_cluster: Option<String>,
     pub log_level: log::LevelFilter,
     pub debug_mode: bool,
     pub debug_interval: Duration,
@@ -380,6 +384,7 @@ impl Config {
             Ok((!v.is_empty()).then(|| PathBuf::from(v)))
         });
         let clickhouse = p.parse("CLICKHOUSE_CONN", parse_clickhouse_conn);
+        let clickhouse_cluster = p.parse("CLICKHOUSE_CLUSTER", parse_cluster);
         let log_level = p.parse("LOG_LEVEL", parse_log_level);
         let debug_mode = p.parse("DEBUG_MODE", parse_bool);
         let debug_interval = p.parse("DEBUG_INTERVAL_MS", |v| parse_millis(v, 10, 3_600_000));
@@ -423,65 +428,32 @@ impl Config {
                 });
             }
         }
-        match (
-            tiktok_hosts,
-            host_sources,
-            clickhouse,
-            log_level,
-            debug_mode,
-            debug_interval,
-            http_addr,
-            channel_capacity,
-            flush_interval,
-            batch_max_rows,
-            init_schema,
-            clickhouse_timeout,
-            shutdown_timeout,
-            raw_messages,
-            spool_dir,
-            spool_max_bytes,
-            dead_letter_dir,
-            reader,
-        ) {
-            (
-                Some(tiktok_hosts),
-                Some(host_sources),
-                Some(clickhouse),
-                Some(log_level),
-                Some(debug_mode),
-                Some(debug_interval),
-                Some(http_addr),
-                Some(channel_capacity),
-                Some(flush_interval),
-                Some(batch_max_rows),
-                Some(init_schema),
-                Some(clickhouse_timeout),
-                Some(shutdown_timeout),
-                Some(raw_messages),
-                Some(spool_dir),
-                Some(spool_max_bytes),
-                Some(dead_letter_dir),
-                Some(reader),
-            ) if p.problems.is_empty() => Ok(Config {
-                tiktok_hosts,
-                host_sources,
-                clickhouse,
-                log_level,
-                debug_mode,
-                debug_interval,
-                http_addr,
-                channel_capacity,
-                flush_interval,
-                batch_max_rows,
-                init_schema,
-                clickhouse_timeout,
-                shutdown_timeout,
-                raw_messages,
-                spool_dir,
-                spool_max_bytes,
-                dead_letter_dir,
-                reader,
-            }),
+        // Every value parsed (or its problem recorded) above; `?` stops at the first missing one.
+        let config = (|| {
+            Some(Config {
+                tiktok_hosts: tiktok_hosts?,
+                host_sources: host_sources?,
+                clickhouse: clickhouse?,
+                clickhouse_cluster: clickhouse_cluster?,
+                log_level: log_level?,
+                debug_mode: debug_mode?,
+                debug_interval: debug_interval?,
+                http_addr: http_addr?,
+                channel_capacity: channel_capacity?,
+                flush_interval: flush_interval?,
+                batch_max_rows: batch_max_rows?,
+                init_schema: init_schema?,
+                clickhouse_timeout: clickhouse_timeout?,
+                shutdown_timeout: shutdown_timeout?,
+                raw_messages: raw_messages?,
+                spool_dir: spool_dir?,
+                spool_max_bytes: spool_max_bytes?,
+                dead_letter_dir: dead_letter_dir?,
+                reader: reader?,
+            })
+        })();
+        match config {
+            Some(config) if p.problems.is_empty() => Ok(config),
             _ => Err(ConfigError {
                 problems: p.problems,
             }),
@@ -850,6 +822,19 @@ fn valid_identifier(s: &str) -> bool {
 }
 
 const CONN_FORMS: &str = "expected `http[s]://user:password@host:port/database` or `Host=…;Port=…;Username=…;Password=…;Database=…`";
+
+fn parse_cluster(v: &str) -> Result<Option<String>, String> {
+    if v.is_empty() {
+        Ok(None)
+    } else if valid_identifier(v) {
+        Ok(Some(v.to_string()))
+    } else {
+        Err(format!(
+            "{} is not a cluster name; expected a name from the server's remote_servers (letters, digits, underscore)",
+            shown(v)
+        ))
+    }
+}
 
 fn parse_clickhouse_conn(v: &str) -> Result<ClickHouseConn, String> {
     let conn = if v.contains("://") {

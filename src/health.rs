@@ -18,7 +18,7 @@ use crate::status_page::{self, EventRates};
 pub const CLICKHOUSE_UNHEALTHY_AFTER_MS: i64 = 30_000;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on HTTP_ADDR {addr}: {source}; choose a free port with HTTP_ADDR")]
+#[error("cannot listen on HTTP_ADDR {addr} (is another instance running?); choose a free port with HTTP_ADDR")]
 pub struct BindError {
     addr: SocketAddr,
     #[source]

@@ -11,7 +11,7 @@ use chakal_ingest::config::Config;
 use chakal_ingest::redecode;
 use chakal_ingest::shutdown::Shutdown;
 
-const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema | healthcheck]
+const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema | redecode [METHOD...] | healthcheck]
   run            capture TIKTOK_HOST (or the DEBUG_MODE demo) into ClickHouse until SIGTERM (default)
   replay FILE..  ingest capture files ([u32 BE length][PushFrame] records) and exit
   schema         apply the migrations in sql/ to CLICKHOUSE_CONN and exit
@@ -34,7 +34,8 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Some(_) => {
+        Some(other) => {
+            eprintln!("unknown command `{other}`");
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
@@ -57,14 +58,16 @@ fn main() -> ExitCode {
         Command::Healthcheck => return healthcheck(config.http_addr),
         Command::Schema => {
             init_logger(&config);
-            let client = Client::new(&config.clickhouse, config.clickhouse_timeout);
+            let client = Client::new(&config.clickhouse, config.clickhouse_timeout)
+                .with_cluster(config.clickhouse_cluster.clone());
             schema::apply(&client)
                 .map(|n| log::info!("schema ready migrations_applied={n}"))
                 .map_err(anyhow::Error::new)
         }
         Command::Redecode(methods) => {
             init_logger(&config);
-            let client = Client::new(&config.clickhouse, config.clickhouse_timeout);
+            let client = Client::new(&config.clickhouse, config.clickhouse_timeout)
+                .with_cluster(config.clickhouse_cluster.clone());
             redecode::run(&client, &methods)
                 .map(|s| {
                     let mut rows: Vec<String> =

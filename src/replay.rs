@@ -13,7 +13,7 @@ pub const MAX_RECORD_BYTES: u32 = crate::tiktok::frame::MAX_FRAME_BYTES as u32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("cannot read capture {path}: {source}")]
+    #[error("cannot read capture {path}")]
     Io {
         path: PathBuf,
         #[source]

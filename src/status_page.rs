@@ -1,11 +1,10 @@
 //! The operator's status page: `GET /` serves one self-contained HTML page (inline CSS and JS,
 //! no external assets) that polls `GET /status.json` every 2 s. This module owns the page and
 //! the JSON it reads: the `/healthz` body plus event counts and rates by type, rows written,
-//! error counters, the spool size (when a spool metric exists) and the recent errors.
+//! error counters, the spool size and the recent errors.
 //!
 //! Numbers come from the Prometheus text of `Metrics::render`, so the page shows exactly what
-//! `/metrics` shows, and a metric added elsewhere (e.g. `chakal_spool_bytes`) appears without
-//! changes here. Rates are computed over a sliding window sampled by the health thread, so the
+//! `/metrics` shows. Rates are computed over a sliding window sampled by the health thread, so the
 //! first view of the page already has them.
 //!
 //! Must not touch: the channel, sockets, ClickHouse; it only reads metrics text and `Status`.

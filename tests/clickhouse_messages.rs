@@ -495,6 +495,17 @@ fn example_queries() -> Vec<String> {
 }
 
 #[test]
+fn readme_shows_every_example_query() {
+    let readme = include_str!("../README.md");
+    for query in example_queries() {
+        assert!(
+            readme.contains(&query),
+            "README lacks this query of docs/queries.sql:\n{query}"
+        );
+    }
+}
+
+#[test]
 fn rollups_and_example_queries_are_exact_under_duplicates() {
     let Some(messages) = fixture_messages() else {
         return;

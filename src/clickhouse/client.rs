@@ -130,6 +130,8 @@ pub struct Client {
     password: Secret<String>,
     database: String,
     timeout: Duration,
+    /// `CLICKHOUSE_CLUSTER`: DDL runs `ON CLUSTER` with replicated and distributed tables.
+    cluster: Option<String>,
 }
 
 /// At most this much of an error body is kept in messages.
@@ -144,7 +146,18 @@ impl Client {
             password: conn.password.clone(),
             database: conn.database.clone(),
             timeout,
+            cluster: None,
         }
+    }
+
+    /// DDL for this cluster (`CLICKHOUSE_CLUSTER`); `None` for a single server.
+    pub fn with_cluster(mut self, cluster: Option<String>) -> Client {
+        self.cluster = cluster;
+        self
+    }
+
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
     }
 
     pub fn database(&self) -> &str {

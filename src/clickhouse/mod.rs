@@ -31,6 +31,7 @@
 
 pub mod batch;
 pub mod client;
+pub mod cluster;
 pub mod deadletter;
 #[cfg(test)]
 mod fake;
@@ -59,6 +60,8 @@ pub struct WriterConfig {
     /// Longest one insert may take (`CLICKHOUSE_TIMEOUT_MS`; capped at half of `shutdown_timeout`).
     pub insert_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// Apply the migrations in `sql/` before the first insert (`CLICKHOUSE_INIT_SCHEMA`).
+    pub init_schema: bool,
 }
 
 /// The writer could not finish its job.
@@ -101,6 +104,8 @@ pub struct Writer {
     shutdown_seen: Option<Instant>,
     /// When "spool full" was last logged (once a minute).
     stuck_logged: Option<Instant>,
+    /// The migrations still have to be applied before anything is inserted.
+    schema_pending: bool,
     summary: Summary,
     /// When freed memory was last handed back to the OS.
     trimmed: Instant,
@@ -140,6 +145,7 @@ impl Writer {
         status: Arc<Status>,
         shutdown: Shutdown,
     ) -> Writer {
+        let schema_pending = config.init_schema;
         Writer {
             client,
             config,
@@ -154,6 +160,7 @@ impl Writer {
             outage: None,
             shutdown_seen: None,
             stuck_logged: None,
+            schema_pending,
             summary: Summary {
                 since: Instant::now(),
                 rows: HashMap::new(),
@@ -411,6 +418,7 @@ impl Writer {
     }
 
     fn note_failure(&mut self, e: &InsertError) {
+        self.status.push_error("writer", &e.to_string());
         let backoff = match &mut self.outage {
             None => {
                 log::warn!(
@@ -447,10 +455,38 @@ impl Writer {
         }
     }
 
+    /// Applies the migrations once, before the first insert. Until ClickHouse takes them, every
+    /// batch counts as undelivered, so it goes to the spool: readers capture from the start
+    /// even when ClickHouse is down then.
+    fn ensure_schema(&mut self) -> Result<(), Undelivered> {
+        if !self.schema_pending {
+            return Ok(());
+        }
+        match schema::apply(&self.client) {
+            Ok(n) => {
+                self.schema_pending = false;
+                log::info!(
+                    "schema ready database={} migrations_applied={n}",
+                    self.client.database()
+                );
+                Ok(())
+            }
+            Err(e) => {
+                if e.decision() != Decision::Retry {
+                    log::error!(
+                        "schema in sql/ not applied; batches wait in the spool (fix ClickHouse or set CLICKHOUSE_INIT_SCHEMA=false) error={e}"
+                    );
+                }
+                Err(Undelivered::Failed(e))
+            }
+        }
+    }
+
     /// Stores a batch, splitting it to isolate rows refused as bad data. `Err` only when
     /// ClickHouse failed transiently (part of the batch may be stored: a retry of the whole
     /// batch splits it the same way and the stored parts are dropped by their tokens).
     fn deliver(&mut self, batch: &Sealed) -> Result<(), Undelivered> {
+        self.ensure_schema()?;
         let table = batch.table.as_str();
         let error = match self.insert(table, &batch.body, &batch.dedup_token, batch.rows) {
             Ok(()) => return Ok(()),
@@ -518,11 +554,21 @@ impl Writer {
                     "rows refused by ClickHouse, written to the dead-letter file table={table} rows={n} file={} error={error}",
                     path.display()
                 );
+                self.status.push_error(
+                    "writer",
+                    &format!(
+                        "{n} rows of table `{table}` refused, see the dead-letter file: {error}"
+                    ),
+                );
             }
             Err(e) => {
                 self.metrics.rows_lost.with_label_values(&[table]).inc_by(n);
                 log::error!(
                     "rows refused by ClickHouse are lost table={table} rows={n} error={error}; {e}"
+                );
+                self.status.push_error(
+                    "writer",
+                    &format!("{n} rows of table `{table}` lost: {error}; {e}"),
                 );
             }
         }
@@ -792,6 +838,7 @@ mod tests {
                     batch_max_rows: 5,
                     insert_timeout: Duration::from_secs(2),
                     shutdown_timeout: Duration::from_secs(2),
+                    init_schema: false,
                 },
                 spool,
                 DeadLetter::open(&self.dead_dir.0).unwrap(),

@@ -89,16 +89,20 @@ pub fn apply(client: &Client) -> Result<usize, InsertError> {
 /// Like `apply`, for a list of migrations in order (a prefix of `MIGRATIONS` stands for an
 /// older release of the schema).
 pub fn apply_migrations(client: &Client, migrations: &[Migration]) -> Result<usize, InsertError> {
-    client.execute_without_database(&format!(
-        "CREATE DATABASE IF NOT EXISTS `{}`",
-        client.database()
-    ))?;
-    client.execute(MIGRATIONS_TABLE)?;
+    for stmt in for_target(
+        client,
+        &format!("CREATE DATABASE IF NOT EXISTS `{}`", client.database()),
+    ) {
+        client.execute_without_database(&stmt)?;
+    }
+    for stmt in for_target(client, MIGRATIONS_TABLE) {
+        client.execute(&stmt)?;
+    }
     let done = client.execute("SELECT version FROM schema_migrations FORMAT TabSeparated")?;
     let done: Vec<u32> = done.lines().filter_map(|l| l.trim().parse().ok()).collect();
     let mut applied = 0;
     for m in migrations.iter().filter(|m| !done.contains(&m.version)) {
-        for stmt in statements(m.sql) {
+        for stmt in statements(m.sql).iter().flat_map(|s| for_target(client, s)) {
             client.execute(&stmt)?;
         }
         client.execute(&format!(
@@ -109,6 +113,14 @@ pub fn apply_migrations(client: &Client, migrations: &[Migration]) -> Result<usi
         applied += 1;
     }
     Ok(applied)
+}
+
+/// A statement as it must run on the client's server: unchanged, or for its cluster.
+pub fn for_target(client: &Client, stmt: &str) -> Vec<String> {
+    match client.cluster() {
+        Some(cluster) => super::cluster::statements(stmt, cluster),
+        None => vec![stmt.to_string()],
+    }
 }
 
 #[cfg(test)]

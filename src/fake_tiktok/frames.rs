@@ -9,7 +9,7 @@ use prost::Message;
 use super::record::ClientFrameKind;
 use crate::tiktok::frame::{self, encode_msg_frame, envelope, FrameKind};
 use crate::tiktok::proto::{
-    BaseProtoMessage, CommonMessageData, HeartBeatMessage, ProtoMessageFetchResult, PushHeader,
+    BaseProtoMessage, CommonMessageData, HeartBeatMessage, ProtoMessageFetchResult,
     WebcastControlMessage, WebcastImEnterRoomMessage, WebcastPushFrame,
 };
 
@@ -189,20 +189,7 @@ pub fn stream_end_frame(
 /// frame, but its fetch result cannot be read.
 pub fn malformed_frame(seq_id: u64, log_id: u64) -> Vec<u8> {
     let whole = frame::gzip(b"this fetch result is never complete");
-    WebcastPushFrame {
-        seq_id,
-        log_id,
-        service: 5,
-        method: 8,
-        headers: vec![PushHeader {
-            key: "compress_type".into(),
-            value: "gzip".into(),
-        }],
-        payload_encoding: "pb".into(),
-        payload_type: "msg".into(),
-        payload: whole[..whole.len() / 2].to_vec(),
-    }
-    .encode_to_vec()
+    frame::gzip_msg_frame(seq_id, log_id, whole[..whole.len() / 2].to_vec())
 }
 
 /// A server push frame without a fetch result (`close`, `hb`, `im_enter_room_resp`).

@@ -14,6 +14,9 @@ pub struct Scenario {
     /// stream ends with no close frame (the fake half-closes it, so the client still reads every
     /// frame sent and its last ACKs are still recorded).
     pub drop_after: Option<usize>,
+    /// Drop *every* accepted socket after it has sent this many stream frames (a room whose
+    /// connections keep failing; reliability scenario d).
+    pub drop_every: Option<usize>,
     /// On every connection after the first, resend the last this-many delivered frames before
     /// continuing (history replay; the copies carry new log ids, the messages their old msg ids).
     pub replay_on_reconnect: usize,
@@ -52,7 +55,7 @@ pub struct ScenarioError {
 }
 
 /// The `--scenario` syntax, for usage texts.
-pub const SCENARIO_HELP: &str = "drop=N, replay=K, end=N|eof, malformed=N, stall=N, \
+pub const SCENARIO_HELP: &str = "drop=N, dropevery=N, replay=K, end=N|eof, malformed=N, stall=N, \
 sign429=COUNT[:RETRY_AFTER_S], blocked=COUNT, offline=COUNT, age, ping=SECONDS";
 
 impl Scenario {
@@ -74,6 +77,7 @@ impl Scenario {
             };
             match key {
                 "drop" => s.drop_after = Some(count(value)?),
+                "dropevery" => s.drop_every = Some(count(value)?),
                 "replay" => s.replay_on_reconnect = count(value)?,
                 "end" if value == "eof" => s.end_after = Some(usize::MAX),
                 "end" => s.end_after = Some(count(value)?),
@@ -107,13 +111,14 @@ mod tests {
     #[test]
     fn parses_every_item() {
         let s = Scenario::parse(
-            "drop=50, replay=5,end=eof,malformed=3,stall=7,sign429=2:3,blocked=1,offline=4,age,ping=5",
+            "drop=50, dropevery=20, replay=5,end=eof,malformed=3,stall=7,sign429=2:3,blocked=1,offline=4,age,ping=5",
         )
         .unwrap();
         assert_eq!(
             s,
             Scenario {
                 drop_after: Some(50),
+                drop_every: Some(20),
                 replay_on_reconnect: 5,
                 end_after: Some(usize::MAX),
                 malformed_after: Some(3),

@@ -238,7 +238,10 @@ impl<'a> Session<'a> {
                 return;
             }
             let scenario = &self.shared.scenario;
-            if self.first && scenario.drop_after == Some(self.stream_frames_sent) {
+            let sent = Some(self.stream_frames_sent);
+            if (self.first && scenario.drop_after == sent)
+                || (self.stream_frames_sent > 0 && scenario.drop_every == sent)
+            {
                 // No close frame: the TCP stream just ends, as when TikTok drops a socket.
                 log::debug!("fake tiktok drops connection conn={}", self.id);
                 let _ = self.ws.get_ref().shutdown(TcpShutdown::Write);

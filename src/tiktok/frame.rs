@@ -215,6 +215,11 @@ pub fn encode_enter_room(room_id: u64) -> Vec<u8> {
 
 /// A server `msg` frame as TikTok sends it: gzip'd fetch result, `compress_type: gzip` header.
 pub fn encode_msg_frame(seq_id: u64, log_id: u64, result: &ProtoMessageFetchResult) -> Vec<u8> {
+    gzip_msg_frame(seq_id, log_id, gzip(&result.encode_to_vec()))
+}
+
+/// A `msg` frame announcing gzip (`compress_type: gzip`) around `payload` as given.
+pub fn gzip_msg_frame(seq_id: u64, log_id: u64, payload: Vec<u8>) -> Vec<u8> {
     WebcastPushFrame {
         seq_id,
         log_id,
@@ -226,7 +231,7 @@ pub fn encode_msg_frame(seq_id: u64, log_id: u64, result: &ProtoMessageFetchResu
         }],
         payload_encoding: "pb".into(),
         payload_type: "msg".into(),
-        payload: gzip(&result.encode_to_vec()),
+        payload,
     }
     .encode_to_vec()
 }
