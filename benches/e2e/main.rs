@@ -592,7 +592,10 @@ fn many_rooms(s: &Settings, ch: &ClickHouse, work: &std::path::Path, corpus: &[V
     }
     let sampler = Sampler::start(ing.pid(), Duration::from_millis(250));
     let (mut cpu, mut rss, mut threads, mut rates) = (vec![], vec![], vec![], vec![]);
-    let mut rows_before = message_rows(ch, db);
+    // Events from the ingester's own counter: the rooms replay overlapping slices of the
+    // corpus, whose rows ClickHouse collapses, so counting rows would undercount.
+    let events = |ing: &Ingester| metric_sum(&ing.metrics(), "chakal_events_total");
+    let mut events_before = events(&ing);
     for _ in 0..s.room_windows {
         let from = Instant::now();
         std::thread::sleep(s.room_window);
@@ -600,9 +603,9 @@ fn many_rooms(s: &Settings, ch: &ClickHouse, work: &std::path::Path, corpus: &[V
         cpu.push(cpu_percent(&window));
         rss.push(window.last().map_or(0.0, |x| x.rss_mb));
         threads.push(window.last().map_or(0.0, |x| x.threads as f64));
-        let rows = message_rows(ch, db);
-        rates.push((rows - rows_before) as f64 / s.room_window.as_secs_f64());
-        rows_before = rows;
+        let now = events(&ing);
+        rates.push((now - events_before) / s.room_window.as_secs_f64());
+        events_before = now;
     }
     let samples = sampler.stop();
     let result = Rooms {

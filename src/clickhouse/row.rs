@@ -1132,7 +1132,7 @@ mod tests {
                 host_scores: vec![(1, 2)],
                 members: vec![],
             }),
-            Event::RoomPin(RoomPin {
+            Event::RoomPin(Box::new(RoomPin {
                 meta: meta(),
                 operator: user(),
                 action: 1,
@@ -1142,7 +1142,7 @@ mod tests {
                 pinned_content: String::new(),
                 pin_time_ms: 0,
                 display_duration_s: 0,
-            }),
+            })),
             Event::ImDelete(ImDelete {
                 meta: meta(),
                 msg_ids: vec![1],

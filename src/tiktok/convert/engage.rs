@@ -257,7 +257,7 @@ pub(super) fn room_pin(meta: Meta, m: pb::WebcastRoomPinMessage) -> Event {
     } else {
         (UserRef::default(), String::new())
     };
-    Event::RoomPin(RoomPin {
+    Event::RoomPin(Box::new(RoomPin {
         meta,
         operator: user_ref(m.operator.as_ref(), None),
         action: m.action,
@@ -267,7 +267,7 @@ pub(super) fn room_pin(meta: Meta, m: pb::WebcastRoomPinMessage) -> Event {
         pinned_content,
         pin_time_ms: super::normalise_time_ms(m.pin_time, 0),
         display_duration_s: m.display_duration,
-    })
+    }))
 }
 
 pub(super) fn im_delete(meta: Meta, m: pb::WebcastImDeleteMessage) -> Event {
