@@ -21,21 +21,23 @@ pub struct WriterGone;
 
 #[derive(Clone)]
 pub struct EventSender {
-    tx: Sender<Event>,
+    tx: Sender<Box<Event>>,
     metrics: Arc<Metrics>,
 }
 
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 impl EventSender {
-    pub fn new(tx: Sender<Event>, metrics: Arc<Metrics>) -> EventSender {
+    pub fn new(tx: Sender<Box<Event>>, metrics: Arc<Metrics>) -> EventSender {
         EventSender { tx, metrics }
     }
 
     /// Hands one event to the writer, waiting while the channel is full.
     pub fn send(&self, event: Event, idle: &mut dyn FnMut()) -> Result<(), WriterGone> {
         let kind = event.kind();
-        let mut pending = match self.tx.try_send(event) {
+        // Boxed, so a channel slot is a pointer and not a 272-byte event: the 5 000 slots, all
+        // touched as the ring turns, cost 1.36 MB of steady RSS before, 40 KB now.
+        let mut pending = match self.tx.try_send(Box::new(event)) {
             Ok(()) => return self.sent(kind),
             Err(TrySendError::Disconnected(_)) => return self.dropped(),
             Err(TrySendError::Full(event)) => event,

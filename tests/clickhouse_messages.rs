@@ -90,7 +90,7 @@ fn events_of(messages: &[(u64, BaseProtoMessage)], mode: RawMessages) -> Vec<Eve
         handler
             .handle_fetch_result(&result, &out, &mut || {})
             .unwrap();
-        events.extend(rx.try_iter());
+        events.extend(rx.try_iter().map(|e| *e));
     }
     events
 }

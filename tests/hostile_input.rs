@@ -223,7 +223,7 @@ fn mutant(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
 fn run_one(
     handler: &mut FrameHandler,
     sender: &EventSender,
-    rx: &Receiver<chakal_ingest::event::Event>,
+    rx: &Receiver<Box<chakal_ingest::event::Event>>,
     input: &[u8],
 ) -> usize {
     let _ = frame::decode(input);

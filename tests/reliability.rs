@@ -491,7 +491,7 @@ fn retried_and_replayed_batches_are_stored_once() {
             Arc::new(Status::new()),
             Shutdown::new(),
         );
-        let (tx, rx) = crossbeam_channel::bounded::<Event>(1);
+        let (tx, rx) = crossbeam_channel::bounded::<Box<Event>>(1);
         drop(tx);
         writer.run(rx).unwrap();
         assert_eq!(metrics.spool_batches.get(), 0);

@@ -170,7 +170,7 @@ impl Writer {
     }
 
     /// Runs until every sender of `rx` is dropped, then stores everything and returns.
-    pub fn run(mut self, rx: Receiver<Event>) -> Result<(), WriterError> {
+    pub fn run(mut self, rx: Receiver<Box<Event>>) -> Result<(), WriterError> {
         loop {
             self.note_shutdown();
             if self.has_work() && Instant::now() >= self.backlog_due {
@@ -876,7 +876,7 @@ mod tests {
         let thread = std::thread::spawn(move || writer.run(rx));
         // The channel holds 4: sending 60 only works if the writer keeps draining into the spool.
         for id in 1..=60 {
-            tx.send_timeout(event(id), Duration::from_secs(5))
+            tx.send_timeout(Box::new(event(id)), Duration::from_secs(5))
                 .expect("the writer keeps receiving during an outage");
         }
         wait_for("12 spooled batches", || h.metrics.spool_written.get() >= 12);
@@ -912,7 +912,7 @@ mod tests {
             .push(&Sealed::from_ndjson("control", body.into_bytes()), 0)
             .unwrap();
         drop(spool);
-        let (tx, rx) = crossbeam_channel::bounded::<Event>(1);
+        let (tx, rx) = crossbeam_channel::bounded::<Box<Event>>(1);
         drop(tx);
         h.writer(&fake.server.url, 1 << 20).run(rx).unwrap();
         let mut ids = msg_ids(&fake.stored.lock().unwrap());
@@ -952,7 +952,7 @@ mod tests {
         let thread = std::thread::spawn(move || writer.run(rx));
         let mut sent = 0u64;
         while sent < 100 {
-            match tx.send_timeout(event(sent + 1), Duration::from_millis(500)) {
+            match tx.send_timeout(Box::new(event(sent + 1)), Duration::from_millis(500)) {
                 Ok(()) => sent += 1,
                 Err(_) => break, // backpressure reached the sender
             }
@@ -961,7 +961,8 @@ mod tests {
         assert_eq!(h.metrics.spool_full.get(), 1);
         fake.down.store(false, Ordering::SeqCst);
         for id in sent + 1..=100 {
-            tx.send_timeout(event(id), Duration::from_secs(10)).unwrap();
+            tx.send_timeout(Box::new(event(id)), Duration::from_secs(10))
+                .unwrap();
         }
         drop(tx);
         thread.join().unwrap().unwrap();
@@ -987,7 +988,7 @@ mod tests {
         let h = harness("hung");
         let (tx, rx) = crossbeam_channel::bounded(100);
         for id in 1..=7 {
-            tx.send(event(id)).unwrap(); // five make a full batch: its insert hangs
+            tx.send(Box::new(event(id))).unwrap(); // five make a full batch: its insert hangs
         }
         let mut writer = h.writer(&server.url, 1 << 20);
         writer.config.insert_timeout = Duration::from_secs(30);
@@ -1016,7 +1017,7 @@ mod tests {
         fake.down.store(true, Ordering::SeqCst);
         let (tx, rx) = crossbeam_channel::bounded(100);
         for id in 1..=23 {
-            tx.send(event(id)).unwrap();
+            tx.send(Box::new(event(id))).unwrap();
         }
         drop(tx);
         h.shutdown.trigger();
@@ -1031,7 +1032,7 @@ mod tests {
             shutdown: Shutdown::new(),
             ..h
         };
-        let (tx, rx) = crossbeam_channel::bounded::<Event>(1);
+        let (tx, rx) = crossbeam_channel::bounded::<Box<Event>>(1);
         drop(tx);
         h2.writer(&fake.server.url, 1 << 20).run(rx).unwrap();
         let mut ids = msg_ids(&fake.stored.lock().unwrap());

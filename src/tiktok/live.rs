@@ -254,7 +254,7 @@ mod tests {
 
     struct Client {
         ctx: ReaderContext,
-        rx: crossbeam_channel::Receiver<Event>,
+        rx: crossbeam_channel::Receiver<Box<Event>>,
         timings: ReaderTimings,
     }
 

@@ -569,7 +569,7 @@ mod tests {
 
     struct Daemon {
         ctx: ReaderContext,
-        rx: crossbeam_channel::Receiver<Event>,
+        rx: crossbeam_channel::Receiver<Box<Event>>,
         thread: JoinHandle<()>,
     }
 
@@ -633,7 +633,7 @@ mod tests {
                 "{gauges}"
             );
             drop(ctx);
-            rx.try_iter().collect()
+            rx.try_iter().map(|e| *e).collect()
         }
     }
 
