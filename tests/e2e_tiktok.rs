@@ -396,7 +396,7 @@ fn socket_dropped_repeatedly_loses_nothing_and_stores_nothing_twice() {
                 ..Scenario::default()
             };
             let mut run = Run::start("e2e_drops", config);
-            let drops = (run_s / drop_every_s) as usize;
+            let drops = run_s / drop_every_s;
             run.wait_fake(
                 "a connection after the last drop, every frame acknowledged",
                 Duration::from_secs(if long { 380 } else { 110 }),
