@@ -10,6 +10,7 @@
 //!
 //! Modules, in reading order:
 
+pub mod alloc;
 pub mod app;
 pub mod clickhouse;
 pub mod config;
