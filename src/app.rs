@@ -56,6 +56,23 @@ pub struct ReaderContext {
 pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let status = Arc::new(Status::new());
+
+    // First, so that a second process on the same SPOOL_DIR is told so before anything else
+    // (its HTTP_ADDR may be free), and touches no file of the first one.
+    let (spool, problems) = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
+    for problem in &problems {
+        metrics.spool_corrupt.inc();
+        log::error!("spooled batch skipped, its rows are not replayed: {problem}");
+    }
+    log::info!(
+        "spool ready dir={} batches={} bytes={} max_bytes={}",
+        config.spool_dir.display(),
+        spool.len(),
+        spool.bytes(),
+        config.spool_max_bytes
+    );
+    let dead_letter = DeadLetter::open(&config.dead_letter_dir)?;
+
     let health = HealthServer::bind(config.http_addr)?;
     log::info!(
         "health server listening addr={}",
@@ -76,20 +93,6 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
     // when ClickHouse is down (their batches wait in the spool).
     let client = Client::new(&config.clickhouse, config.clickhouse_timeout)
         .with_cluster(config.clickhouse_cluster.clone());
-
-    let (spool, problems) = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
-    for problem in &problems {
-        metrics.spool_corrupt.inc();
-        log::error!("spooled batch skipped, its rows are not replayed: {problem}");
-    }
-    log::info!(
-        "spool ready dir={} batches={} bytes={} max_bytes={}",
-        config.spool_dir.display(),
-        spool.len(),
-        spool.bytes(),
-        config.spool_max_bytes
-    );
-    let dead_letter = DeadLetter::open(&config.dead_letter_dir)?;
 
     let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
     let writer = Writer::new(

@@ -18,7 +18,7 @@ use crate::status_page::{self, EventRates};
 pub const CLICKHOUSE_UNHEALTHY_AFTER_MS: i64 = 30_000;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on HTTP_ADDR {addr} (is another instance running?); choose a free port with HTTP_ADDR")]
+#[error("cannot listen on HTTP_ADDR {addr} (is another instance running?); choose a free port with HTTP_ADDR, and give a second instance its own SPOOL_DIR too (or its own working directory)")]
 pub struct BindError {
     addr: SocketAddr,
     #[source]

@@ -1,11 +1,13 @@
 //! The `chakal-ingest` binary: parses the command line, reads the configuration, sets up the
 //! logger and signals, runs the app, and turns the result into an exit code — the only place
-//! that exits: 0 done, 1 runtime failure, 2 bad configuration or usage.
+//! that exits: 0 done, 1 runtime failure, 2 bad configuration or usage (including a `SPOOL_DIR`
+//! another process holds: restarting cannot help until someone acts).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chakal_ingest::app::{self, Mode};
+use chakal_ingest::clickhouse::spool::SpoolError;
 use chakal_ingest::clickhouse::{client::Client, schema};
 use chakal_ingest::config::Config;
 use chakal_ingest::redecode;
@@ -99,8 +101,20 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e:#}");
-            ExitCode::from(1)
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// 2 when the setup is wrong (the spool directory is another process's), else 1.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let spool_taken = e
+        .chain()
+        .any(|cause| matches!(cause.downcast_ref(), Some(SpoolError::Locked { .. })));
+    if spool_taken {
+        2
+    } else {
+        1
     }
 }
 

@@ -9,8 +9,10 @@
 //! duplicate insert stays visible as a duplicate row. The short run takes a few seconds per
 //! scenario; `REL_LONG=1` uses the issue's full durations (a one-minute outage, half-minute runs).
 //!
-//! The other tests check, on the same engine, that a retried or replayed batch is stored once
-//! and that the ClickHouse password never reaches logs, `/metrics` or `/healthz`.
+//! The other tests check, on the same engine, that a retried or replayed batch is stored once,
+//! and in the database it was spooled for; that a second process on the same `SPOOL_DIR` stops
+//! at startup without harming the first; and that the ClickHouse password never reaches logs,
+//! `/metrics` or `/healthz`.
 
 mod support;
 
@@ -338,7 +340,9 @@ fn poison_row() -> Row {
     prepare(&ch, &env);
     let (mut spool, _) = Spool::open(Path::new(&env["SPOOL_DIR"]), 1 << 30).unwrap();
     let body = chat_rows(FIRST, N, Some(FIRST + 37));
-    spool.push(&Sealed::from_ndjson("chat", body), 0).unwrap();
+    spool
+        .push("rel_e", &Sealed::from_ndjson("chat", body), 0)
+        .unwrap();
     drop(spool);
     let mut ing = Ingester::start(&[], &env);
     wait_rows(&ch, "rel_e");
@@ -347,6 +351,7 @@ fn poison_row() -> Row {
     let dead_lines = dead_letter_lines(Path::new(&env["DEAD_LETTER_DIR"]));
     assert_eq!(dead_lines.len(), 1, "{dead_lines:?}");
     let dead: serde_json::Value = serde_json::from_str(&dead_lines[0]).unwrap();
+    assert_eq!(dead["database"], "rel_e");
     assert_eq!(dead["table"], "chat");
     assert!(
         dead["row"].as_str().unwrap().contains("\"user_id\":-1"),
@@ -438,6 +443,32 @@ fn client_for(ch: &ClickHouse, db: &str) -> Client {
     Client::new(&conn, Duration::from_secs(30))
 }
 
+/// Runs a writer with no events over the spool in `dir/spool` until it is empty.
+fn drain_spool(client: Client, dir: &Path) -> Arc<Metrics> {
+    let (spool, problems) = Spool::open(&dir.join("spool"), 1 << 30).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let metrics = Arc::new(Metrics::new());
+    let writer = Writer::new(
+        client,
+        WriterConfig {
+            flush_interval: Duration::from_millis(100),
+            batch_max_rows: 100,
+            insert_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(30),
+            init_schema: false,
+        },
+        spool,
+        DeadLetter::open(&dir.join("dead")).unwrap(),
+        metrics.clone(),
+        Arc::new(Status::new()),
+        Shutdown::new(),
+    );
+    let (tx, rx) = crossbeam_channel::bounded::<Box<Event>>(1);
+    drop(tx);
+    writer.run(rx).unwrap();
+    metrics
+}
+
 /// A batch retried after a lost answer, re-split after a bad row, or replayed from the spool
 /// after a crash is stored once: the token and the table's deduplication window do it.
 #[test]
@@ -461,39 +492,19 @@ fn retried_and_replayed_batches_are_stored_once() {
     // with a bad row whose good part was stored before the crash: replayed at the next start.
     let dir = temp_dir("idem");
     let (mut spool, _) = Spool::open(&dir.join("spool"), 1 << 30).unwrap();
-    spool.push(&batch, 0).unwrap();
+    spool.push("idem", &batch, 0).unwrap();
     let poisoned = Sealed::from_ndjson("chat", chat_rows(100, 9, Some(104)));
-    spool.push(&poisoned, 0).unwrap();
-    spool.push(&poisoned, 0).unwrap();
+    spool.push("idem", &poisoned, 0).unwrap();
+    spool.push("idem", &poisoned, 0).unwrap();
     drop(spool);
     for round in 0..2 {
         if round == 1 {
             // The same crash again: both batches back in the spool, already stored.
             let (mut spool, _) = Spool::open(&dir.join("spool"), 1 << 30).unwrap();
-            spool.push(&batch, 0).unwrap();
-            spool.push(&poisoned, 0).unwrap();
+            spool.push("idem", &batch, 0).unwrap();
+            spool.push("idem", &poisoned, 0).unwrap();
         }
-        let (spool, problems) = Spool::open(&dir.join("spool"), 1 << 30).unwrap();
-        assert!(problems.is_empty());
-        let metrics = Arc::new(Metrics::new());
-        let writer = Writer::new(
-            client_for(&ch, "idem"),
-            WriterConfig {
-                flush_interval: Duration::from_millis(100),
-                batch_max_rows: 100,
-                insert_timeout: t,
-                shutdown_timeout: Duration::from_secs(30),
-                init_schema: false,
-            },
-            spool,
-            DeadLetter::open(&dir.join("dead")).unwrap(),
-            metrics.clone(),
-            Arc::new(Status::new()),
-            Shutdown::new(),
-        );
-        let (tx, rx) = crossbeam_channel::bounded::<Box<Event>>(1);
-        drop(tx);
-        writer.run(rx).unwrap();
+        let metrics = drain_spool(client_for(&ch, "idem"), &dir);
         assert_eq!(metrics.spool_batches.get(), 0);
         assert_eq!(metrics.spool_replayed.get(), if round == 0 { 3 } else { 2 });
     }
@@ -502,6 +513,78 @@ fn retried_and_replayed_batches_are_stored_once() {
     );
     assert_eq!(counts.trim(), "28\t28\t8", "20 + 8 good rows, each once");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue "spooled batches go to whatever database the next process connects to": a batch
+/// spooled for database A is replayed into A by a writer now writing to B, once.
+#[test]
+fn a_spooled_batch_lands_in_the_database_it_was_spooled_for() {
+    let ch = ClickHouse::start();
+    for db in ["spool_a", "spool_b"] {
+        schema::apply(&client_for(&ch, db)).unwrap();
+    }
+    let dir = temp_dir("per-db");
+    let for_a = Sealed::from_ndjson("chat", chat_rows(1, 8, None));
+    let for_b = Sealed::from_ndjson("chat", chat_rows(500, 3, None));
+    for round in 0..2 {
+        // Round 1: the same batches again, as after a crash between the insert and the removal.
+        let (mut spool, _) = Spool::open(&dir.join("spool"), 1 << 30).unwrap();
+        spool.push("spool_a", &for_a, 0).unwrap();
+        spool.push("spool_b", &for_b, 0).unwrap();
+        drop(spool);
+        let metrics = drain_spool(client_for(&ch, "spool_b"), &dir);
+        assert_eq!(metrics.spool_replayed.get(), 2, "round {round}");
+    }
+    let count = |db: &str| {
+        ch.query(&format!(
+            "SELECT count(), uniqExact(msg_id), min(msg_id) FROM {db}.chat FORMAT TabSeparated"
+        ))
+    };
+    assert_eq!(count("spool_a").trim(), "8\t8\t1", "A's rows in A, once");
+    assert_eq!(count("spool_b").trim(), "3\t3\t500", "only B's rows in B");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue "two instances sharing one SPOOL_DIR lose and duplicate rows": a second ingester (or
+/// a `replay`) on the same SPOOL_DIR stops at startup with exit code 2 and says why, and the
+/// first one loses nothing.
+#[test]
+fn a_second_process_on_the_same_spool_dir_stops_at_startup() {
+    let mut ch = ClickHouse::start();
+    let env = demo_env(&ch, "rel_lock");
+    prepare(&ch, &env);
+    let mut first = Ingester::start(&[], &env);
+    wait_rows(&ch, "rel_lock");
+    // While ClickHouse is down the first one's batches wait in the spool the others would share.
+    ch.stop();
+    wait_for("batches in the spool", Duration::from_secs(30), || {
+        (metric(&first, "chakal_spool_batches") > 0.0).then_some(())
+    });
+    let frames = support::fixtures_dir().join("frames.bin");
+    for args in [vec![], vec!["replay", frames.to_str().unwrap()]] {
+        let mut second = Ingester::start(&args, &env);
+        let status = second.wait(Duration::from_secs(30));
+        let log = second.log();
+        assert_eq!(status.code(), Some(2), "{args:?}: {log}");
+        assert!(
+            log.contains(&format!(
+                "spool directory {} (SPOOL_DIR) is in use",
+                env["SPOOL_DIR"]
+            )) && log.contains("its own SPOOL_DIR"),
+            "{args:?}: {log}"
+        );
+    }
+    ch.restart();
+    stop_merges(&ch);
+    wait_for(
+        "the spool to drain (slow when the machine is busy)",
+        Duration::from_secs(180),
+        || (metric(&first, "chakal_spool_batches") == 0.0).then_some(()),
+    );
+    let sent = terminate(&mut first);
+    let (landed, duplicates) = landed(&ch, "rel_lock");
+    assert_eq!((landed, duplicates), (sent, 0), "{}", first.log());
+    assert!(!first.log().contains("is corrupt"), "{}", first.log());
 }
 
 /// Issue 5 §6: the ClickHouse password never appears in logs (at trace), `/metrics` or

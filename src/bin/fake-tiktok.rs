@@ -39,8 +39,9 @@ const USAGE: &str = "usage: fake-tiktok --frames FILE [options] [--exec PROGRAM 
   --verbose            debug logging
 replay demo (with --exec):
   --exec PROGRAM ARGS  run PROGRAM with TIKTOK_HOST (every user), TIKTOK_WEB_URL, TIKTOK_WEBCAST_URL,
-                       SIGN_API_URL (and CLICKHOUSE_CONN, HTTP_ADDR=127.0.0.1:0, LOG_LEVEL=Information)
-                       set; stop it once every frame is acknowledged; must be the last option
+                       SIGN_API_URL (and CLICKHOUSE_CONN, HTTP_ADDR=127.0.0.1:0, LOG_LEVEL=Information,
+                       SPOOL_DIR and DEAD_LETTER_DIR in data/replay-demo/DATABASE/) set; stop it once
+                       every frame is acknowledged; must be the last option
   --clickhouse URL     ClickHouse HTTP base (http://[user:pass@]host:port): PROGRAM writes to a fresh
                        database there and the landed rows are counted per method
   --database NAME      that database (default replay_demo_<unix seconds>)
@@ -231,9 +232,14 @@ fn demo(fake: &FakeTikTok, args: &Args, shutdown: &Shutdown) -> Result<bool, Str
         }
         None => None,
     };
+    // The demo's own spool: an ingester running here holds ./data/spool, and the demo's
+    // batches belong to the demo's database only.
+    let state = PathBuf::from("data/replay-demo").join(&database);
     let mut command = Command::new(&args.exec[0]);
     command
         .args(&args.exec[1..])
+        .env("SPOOL_DIR", state.join("spool"))
+        .env("DEAD_LETTER_DIR", state.join("dead-letter"))
         .env("TIKTOK_HOST", fake.hosts())
         .env("TIKTOK_WEB_URL", fake.web_url())
         .env("TIKTOK_WEBCAST_URL", fake.webcast_url())

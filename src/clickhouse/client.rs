@@ -164,10 +164,24 @@ impl Client {
         &self.database
     }
 
-    /// Inserts NDJSON rows into `table`. `dedup_token` makes a retried batch land once.
-    /// `timeout` bounds the whole request (at most the client's own timeout is used).
+    /// Inserts NDJSON rows into `table` of the configured database. `dedup_token` makes a
+    /// retried batch land once. `timeout` bounds the whole request (at most the client's own
+    /// timeout is used).
     pub fn insert(
         &self,
+        table: &str,
+        ndjson: &[u8],
+        dedup_token: &str,
+        timeout: Duration,
+    ) -> Result<(), InsertError> {
+        self.insert_into(&self.database, table, ndjson, dedup_token, timeout)
+    }
+
+    /// Like `insert`, into `table` of `database` (a spooled batch goes back to the database it
+    /// was spooled for). `database` and `table` must be plain identifiers.
+    pub fn insert_into(
+        &self,
+        database: &str,
         table: &str,
         ndjson: &[u8],
         dedup_token: &str,
@@ -176,10 +190,7 @@ impl Client {
         let columns = super::row::explicit_columns(table)
             .map(|c| format!(" ({c})"))
             .unwrap_or_default();
-        let query = format!(
-            "INSERT INTO `{}`.`{table}`{columns} FORMAT JSONEachRow",
-            self.database
-        );
+        let query = format!("INSERT INTO `{database}`.`{table}`{columns} FORMAT JSONEachRow");
         let req = self
             .agent
             .post(&self.base_url)

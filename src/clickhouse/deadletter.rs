@@ -1,8 +1,11 @@
 //! The dead-letter files: rows ClickHouse refused, kept for a person to look at and replay.
 //!
 //! One NDJSON file per UTC day in `DEAD_LETTER_DIR` (`2024-05-29.ndjson`), appended to and
-//! fsynced. Each line is `{"time", "table", "error", "row"}` where `row` is the refused NDJSON
-//! line as a string (it may not even be JSON), so `jq -r .row` gives back what was sent.
+//! fsynced. Each line is `{"time", "database", "table", "error", "row"}` where `row` is the
+//! refused NDJSON line as a string (it may not even be JSON), so `jq -r .row` gives back what
+//! was sent. Every write is one `O_APPEND` write of whole lines, so processes sharing the
+//! directory interleave lines but never overwrite each other: it needs no lock; `database`
+//! says where each row was meant to go.
 //!
 //! Must not touch: HTTP, the channel, metrics, logging (the caller reports).
 
@@ -45,9 +48,11 @@ impl DeadLetter {
         })
     }
 
-    /// Appends one line per refused row and makes it durable. Returns the file written.
+    /// Appends one line per refused row of `database`.`table` and makes it durable. Returns the
+    /// file written.
     pub fn write<'a>(
         &self,
+        database: &str,
         table: &str,
         error: &str,
         rows: impl IntoIterator<Item = &'a [u8]>,
@@ -60,6 +65,7 @@ impl DeadLetter {
             let row = String::from_utf8_lossy(row);
             let line = serde_json::json!({
                 "time": time,
+                "database": database,
                 "table": table,
                 "error": error,
                 "row": row.trim_end_matches('\n'),
@@ -93,18 +99,22 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         let dl = DeadLetter::open(&dir).unwrap();
         let rows: [&[u8]; 2] = [b"{\"a\":1}\n", b"not json \"quoted\"\n"];
-        let path = dl.write("chat", "status 400, code 27", rows).unwrap();
-        dl.write("likes", "e", [&b"x"[..]]).unwrap();
+        let path = dl
+            .write("chakal", "chat", "status 400, code 27", rows)
+            .unwrap();
+        dl.write("other_db", "likes", "e", [&b"x"[..]]).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["database"], "chakal");
         assert_eq!(lines[0]["table"], "chat");
         assert_eq!(lines[0]["error"], "status 400, code 27");
         assert_eq!(lines[0]["row"], "{\"a\":1}");
         assert_eq!(lines[1]["row"], "not json \"quoted\"");
+        assert_eq!(lines[2]["database"], "other_db");
         assert_eq!(lines[2]["table"], "likes");
         fs::remove_dir_all(&dir).unwrap();
     }

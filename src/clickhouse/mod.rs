@@ -11,10 +11,13 @@
 //!
 //! The backlog (spool, then held batches) is retried in order with capped backoff — the retry
 //! is the probe, not one per event — in time slices that alternate with receiving, and a
-//! spooled batch is removed only once stored. A batch refused as bad data is split in halves
-//! until the bad rows are alone: those go to the dead-letter files (`deadletter`), the rest is
-//! stored. Every insert carries a token derived from its body, so a retry after a lost answer,
-//! a replay after a crash, or the same split done again stores each row once.
+//! spooled batch is removed only once stored. A spooled batch goes to the database it was
+//! spooled for (a file of the spool's first format, which did not record it, to the writer's
+//! own), so a restart with another `CLICKHOUSE_CONN` does not move rows between databases. A
+//! batch refused as bad data is split in halves until the bad rows are alone: those go to the
+//! dead-letter files (`deadletter`), the rest is stored. Every insert carries a token derived
+//! from its body, so a retry after a lost answer, a replay after a crash, or the same split done
+//! again stores each row once.
 //!
 //! The writer exits only when every sender is gone, so the channel is always drained; it then
 //! stores each open batch in ClickHouse or the spool. No insert takes more than half of
@@ -52,7 +55,7 @@ use crate::status::{now_ms, Status};
 use batch::{dedup_token, line_spans, Batch, Sealed};
 use client::{Client, Decision, InsertError};
 use deadletter::DeadLetter;
-use spool::{Spool, SpoolError};
+use spool::{Spool, SpoolError, Spooled};
 
 pub struct WriterConfig {
     pub flush_interval: Duration,
@@ -320,7 +323,7 @@ impl Writer {
     /// A fresh batch: into ClickHouse if nothing waits before it, else to the spool.
     fn store(&mut self, batch: Sealed) {
         if !self.has_backlog() {
-            match self.deliver(&batch) {
+            match self.deliver(&batch, None) {
                 Ok(()) => return,
                 Err(Undelivered::Failed(e)) => self.note_failure(&e),
                 Err(Undelivered::OutOfTime) => {}
@@ -334,7 +337,7 @@ impl Writer {
             self.held.push_back(batch);
             return;
         }
-        match self.spool.push(&batch, now_ms()) {
+        match self.spool.push(self.client.database(), &batch, now_ms()) {
             Ok(()) => {
                 self.metrics.spool_written.inc();
                 log::debug!(
@@ -370,9 +373,9 @@ impl Writer {
         let slice_end = Instant::now() + BACKLOG_SLICE;
         let replay_spool = !self.shutdown.is_triggered();
         while Instant::now() < slice_end {
-            let (batch, from_spool) = if replay_spool && !self.spool.is_empty() {
+            let (batch, database, from_spool) = if replay_spool && !self.spool.is_empty() {
                 match self.spool.front() {
-                    Ok(Some(batch)) => (batch, true),
+                    Ok(Some(Spooled { database, batch })) => (batch, database, true),
                     Ok(None) => continue,
                     Err(e) => {
                         self.metrics.spool_corrupt.inc();
@@ -381,12 +384,12 @@ impl Writer {
                     }
                 }
             } else if let Some(batch) = self.held.pop_front() {
-                (batch, false)
+                (batch, None, false)
             } else {
                 self.end_outage();
                 return;
             };
-            match self.deliver(&batch) {
+            match self.deliver(&batch, database.as_deref()) {
                 Ok(()) => {
                     self.end_outage();
                     if from_spool {
@@ -477,13 +480,17 @@ impl Writer {
         }
     }
 
-    /// Stores a batch, splitting it to isolate rows refused as bad data. `Err` only when
-    /// ClickHouse failed transiently (part of the batch may be stored: a retry of the whole
-    /// batch splits it the same way and the stored parts are dropped by their tokens).
-    fn deliver(&mut self, batch: &Sealed) -> Result<(), Undelivered> {
+    /// Stores a batch into `database` (`None`: the writer's own), splitting it to isolate rows
+    /// refused as bad data. `Err` only when ClickHouse failed transiently (part of the batch may
+    /// be stored: a retry of the whole batch splits it the same way and the stored parts are
+    /// dropped by their tokens). The schema is applied to the writer's own database only: a
+    /// batch spooled for another one finds its tables there or is refused into the dead-letter
+    /// file.
+    fn deliver(&mut self, batch: &Sealed, database: Option<&str>) -> Result<(), Undelivered> {
         self.ensure_schema()?;
         let table = batch.table.as_str();
-        let error = match self.insert(table, &batch.body, &batch.dedup_token, batch.rows) {
+        let error = match self.insert(database, table, &batch.body, &batch.dedup_token, batch.rows)
+        {
             Ok(()) => return Ok(()),
             Err(Undelivered::Failed(e)) => e,
             Err(other) => return Err(other),
@@ -493,7 +500,8 @@ impl Writer {
             Decision::Retry => return Err(Undelivered::Failed(error)),
             Decision::RejectRows if spans.len() > 1 => {}
             Decision::RejectRows | Decision::Reject => {
-                self.dead_letter(table, &error, spans.iter().map(|s| &batch.body[s.clone()]));
+                let rows = spans.iter().map(|s| &batch.body[s.clone()]);
+                self.dead_letter(database, table, &error, rows);
                 return Ok(());
             }
         }
@@ -506,7 +514,7 @@ impl Writer {
         while let Some((from, to)) = stack.pop() {
             let body = &batch.body[spans[from].start..spans[to - 1].end];
             let token = dedup_token(table, body);
-            let error = match self.insert(table, body, &token, to - from) {
+            let error = match self.insert(database, table, body, &token, to - from) {
                 Ok(()) => continue,
                 Err(Undelivered::Failed(e)) => e,
                 Err(other) => return Err(other),
@@ -519,6 +527,7 @@ impl Writer {
                     stack.push((from, mid));
                 }
                 Decision::RejectRows | Decision::Reject => self.dead_letter(
+                    database,
                     table,
                     &error,
                     spans[from..to].iter().map(|s| &batch.body[s.clone()]),
@@ -530,23 +539,28 @@ impl Writer {
 
     fn dead_letter<'a>(
         &mut self,
+        database: Option<&str>,
         table: &str,
         error: &InsertError,
         rows: impl ExactSizeIterator<Item = &'a [u8]>,
     ) {
+        let database = database.unwrap_or(self.client.database());
         let n = rows.len() as u64;
         self.metrics
             .rows_rejected
             .with_label_values(&[table])
             .inc_by(n);
-        match self.dead_letter.write(table, &error.to_string(), rows) {
+        match self
+            .dead_letter
+            .write(database, table, &error.to_string(), rows)
+        {
             Ok(path) => {
                 self.metrics
                     .dead_letter_rows
                     .with_label_values(&[table])
                     .inc_by(n);
                 log::error!(
-                    "rows refused by ClickHouse, written to the dead-letter file table={table} rows={n} file={} error={error}",
+                    "rows refused by ClickHouse, written to the dead-letter file database={database} table={table} rows={n} file={} error={error}",
                     path.display()
                 );
                 self.status.push_error(
@@ -585,9 +599,10 @@ impl Writer {
         (budget >= MIN_INSERT_BUDGET).then_some(budget)
     }
 
-    /// One insert request, with its metrics.
+    /// One insert request into `database` (`None`: the writer's own), with its metrics.
     fn insert(
         &mut self,
+        database: Option<&str>,
         table: &str,
         body: &[u8],
         token: &str,
@@ -596,7 +611,10 @@ impl Writer {
         self.note_shutdown();
         let timeout = self.insert_budget().ok_or(Undelivered::OutOfTime)?;
         let started = Instant::now();
-        let result = self.client.insert(table, body, token, timeout);
+        let database = database.unwrap_or(self.client.database());
+        let result = self
+            .client
+            .insert_into(database, table, body, token, timeout);
         let elapsed = started.elapsed();
         if self.shutdown_seen.is_none() && self.shutdown.is_triggered() {
             // The signal came during the insert: count the deadline from its start, the
@@ -622,7 +640,7 @@ impl Writer {
                 self.status.insert_succeeded();
                 *self.summary.rows.entry(table.to_string()).or_default() += rows;
                 log::debug!(
-                    "flushed table={table} rows={rows} bytes={} ms={}",
+                    "flushed database={database} table={table} rows={rows} bytes={} ms={}",
                     body.len(),
                     elapsed.as_millis()
                 );
@@ -866,7 +884,11 @@ mod tests {
             (1..=60).collect::<Vec<_>>(),
             "in order, once"
         );
-        assert_eq!(std::fs::read_dir(&h.spool_dir.0).unwrap().count(), 0);
+        let left: Vec<_> = std::fs::read_dir(&h.spool_dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [spool::LOCK_FILE], "no batch file left");
     }
 
     #[test]
@@ -882,7 +904,11 @@ mod tests {
         }
         let (mut spool, _) = Spool::open(&h.spool_dir.0, 1 << 20).unwrap();
         spool
-            .push(&Sealed::from_ndjson("control", body.into_bytes()), 0)
+            .push(
+                "chakal",
+                &Sealed::from_ndjson("control", body.into_bytes()),
+                0,
+            )
             .unwrap();
         drop(spool);
         let (tx, rx) = crossbeam_channel::bounded::<Box<Event>>(1);
@@ -906,6 +932,7 @@ mod tests {
             .path();
         let text = std::fs::read_to_string(file).unwrap();
         let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["database"], "chakal");
         assert_eq!(line["table"], "control");
         assert_eq!(line["row"], "{\"msg_id\":7,\"note\":\"POISON\"}");
         assert!(
@@ -977,8 +1004,8 @@ mod tests {
         assert!(took < Duration::from_millis(2500), "took {took:?}");
         let (mut spool, _) = Spool::open(&h.spool_dir.0, 1 << 20).unwrap();
         let mut rows = 0;
-        while let Some(batch) = spool.front().unwrap() {
-            rows += batch.rows;
+        while let Some(spooled) = spool.front().unwrap() {
+            rows += spooled.batch.rows;
             spool.pop_front().unwrap();
         }
         assert_eq!(rows, 7);
@@ -1011,5 +1038,55 @@ mod tests {
         let mut ids = msg_ids(&fake.stored.lock().unwrap());
         ids.sort();
         assert_eq!(ids, (1..=23).collect::<Vec<_>>());
+    }
+
+    /// Issue "spooled batches go to whatever database the next process connects to": a spool
+    /// file did not record its database, so a restart with another one moved the rows there.
+    #[test]
+    fn a_spooled_batch_is_replayed_into_the_database_it_was_spooled_for() {
+        let (server, h) = (FakeClickHouse::start(|_| Response::ok()), harness("per-db"));
+        std::fs::create_dir_all(&h.spool_dir.0).unwrap();
+        // Left by a version that did not record the database: it goes to the writer's own.
+        std::fs::write(
+            h.spool_dir.0.join(format!("{:020}.batch", 0)),
+            spool::V1_FILE,
+        )
+        .unwrap();
+        let earlier = Sealed::from_ndjson("control", b"{\"msg_id\":1}\n".to_vec());
+        let (mut spool, _) = Spool::open(&h.spool_dir.0, 1 << 20).unwrap();
+        spool.push("earlier_db", &earlier, 0).unwrap();
+        drop(spool);
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        tx.send(Box::new(event(2))).unwrap();
+        drop(tx);
+        h.writer(&server.url, 1 << 20).run(rx).unwrap();
+
+        let inserts = server.inserts();
+        let sent: Vec<(String, String)> = inserts
+            .iter()
+            .map(|r| {
+                let param = |k| r.param(k).unwrap_or_default();
+                (param("query"), param("insert_deduplication_token"))
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (
+                    "INSERT INTO `chakal`.`chat` FORMAT JSONEachRow".to_string(),
+                    "chat-874e691e196395d8a547c237ca774d3e-26".to_string()
+                ),
+                (
+                    "INSERT INTO `earlier_db`.`control` FORMAT JSONEachRow".to_string(),
+                    earlier.dedup_token.clone()
+                ),
+                (
+                    "INSERT INTO `chakal`.`control` FORMAT JSONEachRow".to_string(),
+                    sent[2].1.clone()
+                ),
+            ],
+            "each batch with its own token, into its own database"
+        );
+        assert_eq!(h.metrics.spool_batches.get(), 0);
     }
 }

@@ -1,12 +1,23 @@
 //! The disk spool: batches ClickHouse could not take yet, kept in `SPOOL_DIR` until it can.
 //!
+//! One process at a time: `open` takes an exclusive `flock` on `SPOOL_DIR/chakal-ingest.lock`
+//! before it looks at a file, and the `Spool` holds it until dropped (the kernel drops it when
+//! the process dies, even by `kill -9`). A second process on the same directory is refused
+//! (`Locked`) instead of numbering files from the same sequence and overwriting, replaying or
+//! deleting the first one's batches.
+//!
 //! One file per batch, named by a sequence number so replay keeps the order batches were
-//! spooled in. A file is a header (magic, time spooled, rows, table, deduplication token, body
-//! length), the NDJSON body, and a trailer (CRC-32 of everything before it, end magic). It is
-//! written to a temp file, fsynced, renamed into place, and the directory fsynced: only then is
-//! the batch counted as safe. On open, a leftover temp file that is complete is adopted (the
-//! crash came between fsync and rename); a file that is short, long or fails its checksum is
-//! moved to `SPOOL_DIR/corrupt/` and reported to the caller — never replayed as garbage.
+//! spooled in. A file is a header (magic, time spooled, rows, table, deduplication token,
+//! database, body length), the NDJSON body, and a trailer (CRC-32 of everything before it, end
+//! magic). The database is the one the batch was meant for, so it is replayed there whatever
+//! database the process that replays it writes to; files of the first format (`CHKSPL01`) have
+//! none and are read with `database: None`.
+//!
+//! A file is written to a temp file, fsynced, renamed into place, and the directory fsynced:
+//! only then is the batch counted as safe. On open, a leftover temp file that is complete is
+//! adopted (the crash came between fsync and rename); a file that is short, long or fails its
+//! checksum is moved to `SPOOL_DIR/corrupt/` and reported to the caller — never replayed as
+//! garbage.
 //!
 //! A batch is removed only after the caller says it is stored. Removal is not fsynced: if it is
 //! lost in a crash the batch is replayed once more and ClickHouse drops it by its token.
@@ -16,22 +27,31 @@
 //! Must not touch: HTTP, the channel, metrics, logging (the caller reports what this returns).
 
 use std::collections::VecDeque;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::batch::Sealed;
 
-const MAGIC: &[u8; 8] = b"CHKSPL01";
+/// The format written: with the database.
+const MAGIC: &[u8; 8] = b"CHKSPL02";
+/// The first format, without the database: still read.
+const MAGIC_V1: &[u8; 8] = b"CHKSPL01";
 const END: &[u8; 8] = b"CHKSPEND";
-/// magic 8, created_ms 8, rows 8, table length 2, token length 2, body length 8.
-const HEADER_LEN: usize = 36;
+/// magic 8, created_ms 8, rows 8, table length 2, token length 2, database length 2, body
+/// length 8.
+const HEADER_LEN: usize = 38;
+/// The first format's header: no database length.
+const HEADER_LEN_V1: usize = 36;
 /// CRC-32 4, end magic 8.
 const TRAILER_LEN: usize = 12;
 const BATCH_EXT: &str = "batch";
 const TEMP_EXT: &str = "tmp";
 /// Where corrupt files are moved, inside the spool directory.
 pub const CORRUPT_DIR: &str = "corrupt";
+/// The file locked while a process uses the spool directory; it holds that process's id.
+pub const LOCK_FILE: &str = "chakal-ingest.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -47,6 +67,8 @@ pub enum SpoolError {
         #[source]
         source: io::Error,
     },
+    #[error("spool directory {dir} (SPOOL_DIR) is in use by another chakal-ingest{}; two processes must not share one: give each its own SPOOL_DIR (or its own working directory), or stop the other one first", .holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default())]
+    Locked { dir: PathBuf, holder: Option<u32> },
     #[error("spool is full: {used} bytes used and a batch of {needed} bytes does not fit under SPOOL_MAX_BYTES={max}; the writer waits for ClickHouse")]
     Full { used: u64, needed: u64, max: u64 },
     #[error("cannot read spool file {path}: {source}")]
@@ -77,7 +99,18 @@ struct Entry {
     created_ms: i64,
 }
 
+/// A batch read back from the spool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spooled {
+    /// The database the batch was spooled for; `None` in a file of the first format, which did
+    /// not record it.
+    pub database: Option<String>,
+    pub batch: Sealed,
+}
+
 pub struct Spool {
+    /// Holds the directory's lock: closing it releases the lock.
+    _lock: File,
     dir: PathBuf,
     max_bytes: u64,
     entries: VecDeque<Entry>,
@@ -86,14 +119,16 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Opens (creating) the spool directory and indexes the batches left by an earlier run.
-    /// Corrupt files found are moved aside and returned, for the caller to log and count.
+    /// Opens (creating) the spool directory, locks it (`Locked` if another process has it) and
+    /// indexes the batches left by an earlier run. Corrupt files found are moved aside and
+    /// returned, for the caller to log and count.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<(Spool, Vec<SpoolError>), SpoolError> {
         let dir_error = |source| SpoolError::Dir {
             dir: dir.to_path_buf(),
             source,
         };
         fs::create_dir_all(dir).map_err(dir_error)?;
+        let lock = lock_dir(dir)?;
         let mut found: Vec<(u64, PathBuf, bool)> = Vec::new();
         for item in fs::read_dir(dir).map_err(dir_error)? {
             let path = item.map_err(dir_error)?.path();
@@ -114,6 +149,7 @@ impl Spool {
         }
         found.sort();
         let mut spool = Spool {
+            _lock: lock,
             dir: dir.to_path_buf(),
             max_bytes,
             entries: VecDeque::new(),
@@ -184,9 +220,15 @@ impl Spool {
         &self.dir
     }
 
-    /// Writes `batch` durably after the others. `Full` when it does not fit under the cap.
-    pub fn push(&mut self, batch: &Sealed, created_ms: i64) -> Result<(), SpoolError> {
-        let bytes = encode(batch, created_ms);
+    /// Writes `batch`, meant for `database`, durably after the others. `Full` when it does not
+    /// fit under the cap.
+    pub fn push(
+        &mut self,
+        database: &str,
+        batch: &Sealed,
+        created_ms: i64,
+    ) -> Result<(), SpoolError> {
+        let bytes = encode(database, batch, created_ms);
         let needed = bytes.len() as u64;
         if !self.entries.is_empty() && self.bytes + needed > self.max_bytes {
             return Err(SpoolError::Full {
@@ -215,14 +257,14 @@ impl Spool {
 
     /// The oldest waiting batch, read back and checked. A corrupt or unreadable file is moved
     /// aside, dropped from the index and returned as the error; call again for the next one.
-    pub fn front(&mut self) -> Result<Option<Sealed>, SpoolError> {
+    pub fn front(&mut self) -> Result<Option<Spooled>, SpoolError> {
         let Some(entry) = self.entries.front() else {
             return Ok(None);
         };
         let path = entry.path.clone();
         let decoded = read_file(&path).and_then(|bytes| decode(&bytes));
         match decoded {
-            Ok((batch, _)) => Ok(Some(batch)),
+            Ok((spooled, _)) => Ok(Some(spooled)),
             Err(what) => {
                 self.forget_front();
                 Err(quarantine(&self.dir, &path, what))
@@ -249,6 +291,57 @@ impl Spool {
         let entry = self.entries.pop_front()?;
         self.bytes -= entry.bytes;
         Some(entry)
+    }
+}
+
+/// Creates (or reuses) the lock file in `dir` and locks it, writing this process's id into it.
+fn lock_dir(dir: &Path) -> Result<File, SpoolError> {
+    let path = dir.join(LOCK_FILE);
+    let dir_error = |source| SpoolError::Dir {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(dir_error)?;
+    match try_lock_exclusive(&file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            let holder = fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
+            return Err(SpoolError::Locked {
+                dir: dir.to_path_buf(),
+                holder,
+            });
+        }
+        Err(source) => return Err(dir_error(source)),
+    }
+    // Only for the message of a process refused: the lock itself is what counts.
+    file.set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(dir_error)?;
+    Ok(file)
+}
+
+/// `flock(LOCK_EX | LOCK_NB)`: `WouldBlock` when another open file holds the lock. (std's
+/// `File::try_lock` needs Rust 1.89; the crate supports 1.85.)
+fn try_lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::raw::c_int;
+    extern "C" {
+        fn flock(fd: c_int, operation: c_int) -> c_int;
+    }
+    const LOCK_EX: c_int = 2;
+    const LOCK_NB: c_int = 4;
+    // SAFETY: flock takes a descriptor, open while `file` is borrowed, and no pointer.
+    if unsafe { flock(file.as_raw_fd(), LOCK_EX | LOCK_NB) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -289,18 +382,25 @@ fn quarantine(dir: &Path, path: &Path, what: String) -> SpoolError {
 }
 
 /// The bytes of one spool file.
-fn encode(batch: &Sealed, created_ms: i64) -> Vec<u8> {
-    let (table, token) = (batch.table.as_bytes(), batch.dedup_token.as_bytes());
-    let mut out =
-        Vec::with_capacity(HEADER_LEN + table.len() + token.len() + batch.body.len() + TRAILER_LEN);
+fn encode(database: &str, batch: &Sealed, created_ms: i64) -> Vec<u8> {
+    let (table, token, database) = (
+        batch.table.as_bytes(),
+        batch.dedup_token.as_bytes(),
+        database.as_bytes(),
+    );
+    let mut out = Vec::with_capacity(
+        HEADER_LEN + table.len() + token.len() + database.len() + batch.body.len() + TRAILER_LEN,
+    );
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&created_ms.to_le_bytes());
     out.extend_from_slice(&(batch.rows as u64).to_le_bytes());
     out.extend_from_slice(&(table.len() as u16).to_le_bytes());
     out.extend_from_slice(&(token.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(database.len() as u16).to_le_bytes());
     out.extend_from_slice(&(batch.body.len() as u64).to_le_bytes());
     out.extend_from_slice(table);
     out.extend_from_slice(token);
+    out.extend_from_slice(database);
     out.extend_from_slice(&batch.body);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -309,35 +409,50 @@ fn encode(batch: &Sealed, created_ms: i64) -> Vec<u8> {
 }
 
 struct Header {
+    /// `HEADER_LEN`, or `HEADER_LEN_V1` for the first format.
+    len: usize,
     created_ms: i64,
     rows: u64,
     table_len: usize,
     token_len: usize,
+    /// `None` in the first format.
+    database_len: Option<usize>,
     body_len: u64,
 }
 
 impl Header {
     fn parse(bytes: &[u8]) -> Result<Header, String> {
-        if bytes.len() < HEADER_LEN {
-            return Err(format!("{} bytes, shorter than a header", bytes.len()));
-        }
-        if &bytes[..8] != MAGIC {
-            return Err("no spool magic at the start".into());
+        let short = || format!("{} bytes, shorter than a header", bytes.len());
+        let len = match bytes.get(..8) {
+            None => return Err(short()),
+            Some(magic) if magic == MAGIC => HEADER_LEN,
+            Some(magic) if magic == MAGIC_V1 => HEADER_LEN_V1,
+            Some(_) => return Err("no spool magic at the start".into()),
+        };
+        if bytes.len() < len {
+            return Err(short());
         }
         let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-        let u16_at = |i: usize| u16::from_le_bytes(bytes[i..i + 2].try_into().expect("2 bytes"));
+        let u16_at = |i: usize| {
+            usize::from(u16::from_le_bytes(
+                bytes[i..i + 2].try_into().expect("2 bytes"),
+            ))
+        };
         Ok(Header {
+            len,
             created_ms: u64_at(8) as i64,
             rows: u64_at(16),
-            table_len: usize::from(u16_at(24)),
-            token_len: usize::from(u16_at(26)),
-            body_len: u64_at(28),
+            table_len: u16_at(24),
+            token_len: u16_at(26),
+            database_len: (len == HEADER_LEN).then(|| u16_at(28)),
+            body_len: u64_at(len - 8),
         })
     }
 
     /// The length the whole file must have.
     fn file_len(&self) -> u64 {
-        (HEADER_LEN + self.table_len + self.token_len + TRAILER_LEN) as u64 + self.body_len
+        let fields = self.table_len + self.token_len + self.database_len.unwrap_or(0);
+        (self.len + fields + TRAILER_LEN) as u64 + self.body_len
     }
 }
 
@@ -363,7 +478,7 @@ fn check_header(path: &Path) -> Result<(u64, i64), String> {
 }
 
 /// A whole file → the batch and when it was spooled; every field is checked.
-fn decode(bytes: &[u8]) -> Result<(Sealed, i64), String> {
+fn decode(bytes: &[u8]) -> Result<(Spooled, i64), String> {
     let header = Header::parse(bytes)?;
     if header.file_len() != bytes.len() as u64 {
         return Err(format!(
@@ -380,31 +495,51 @@ fn decode(bytes: &[u8]) -> Result<(Sealed, i64), String> {
     if crc32fast::hash(content) != crc {
         return Err("checksum mismatch".into());
     }
-    let rest = &content[HEADER_LEN..];
+    let rest = &content[header.len..];
     let (table, rest) = rest.split_at(header.table_len);
-    let (token, body) = rest.split_at(header.token_len);
+    let (token, rest) = rest.split_at(header.token_len);
+    let (database, body) = rest.split_at(header.database_len.unwrap_or(0));
     let table = std::str::from_utf8(table)
         .ok()
-        .filter(|t| valid_table(t))
+        .filter(|t| valid_identifier(t))
         .ok_or("table name is not an identifier")?;
     let token = std::str::from_utf8(token)
         .ok()
         .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or("deduplication token is not printable ASCII")?;
+    let database = match header.database_len {
+        None => None,
+        Some(_) => Some(
+            std::str::from_utf8(database)
+                .ok()
+                .filter(|d| valid_identifier(d))
+                .ok_or("database name is not an identifier")?
+                .to_string(),
+        ),
+    };
     Ok((
-        Sealed {
-            table: table.to_string(),
-            body: body.to_vec(),
-            rows: usize::try_from(header.rows).map_err(|_| "row count too large")?,
-            dedup_token: token.to_string(),
+        Spooled {
+            database,
+            batch: Sealed {
+                table: table.to_string(),
+                body: body.to_vec(),
+                rows: usize::try_from(header.rows).map_err(|_| "row count too large")?,
+                dedup_token: token.to_string(),
+            },
         },
         header.created_ms,
     ))
 }
 
-fn valid_table(t: &str) -> bool {
+/// A table or database name that is safe between backquotes in a query.
+fn valid_identifier(t: &str) -> bool {
     !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
+
+/// A file of the first format (`CHKSPL01`, no database), as that code wrote it for a batch
+/// of two chat rows spooled at 1 717 000 000 000 ms.
+#[cfg(test)]
+pub(super) const V1_FILE: &[u8] = b"CHKSPL01\x00\xd2,\xc5\x8f\x01\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x04\x00(\x00\x1a\x00\x00\x00\x00\x00\x00\x00chatchat-874e691e196395d8a547c237ca774d3e-26{\"msg_id\":1}\n{\"msg_id\":2}\n:\xe4\x5ceCHKSPEND";
 
 #[cfg(test)]
 mod tests {
@@ -416,10 +551,19 @@ mod tests {
         Sealed::from_ndjson(table, body.into_bytes())
     }
 
+    fn spooled(database: &str, batch: Sealed) -> Option<Spooled> {
+        Some(Spooled {
+            database: Some(database.to_string()),
+            batch,
+        })
+    }
+
+    /// The files in `dir`, but the lock file.
     fn files(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name != LOCK_FILE)
             .collect();
         names.sort();
         names
@@ -431,8 +575,8 @@ mod tests {
         let (mut spool, problems) = Spool::open(&tmp.0, 1 << 20).unwrap();
         assert!(problems.is_empty() && spool.is_empty());
         let (a, b) = (batch("chat", 3), batch("gifts", 1));
-        spool.push(&a, 1000).unwrap();
-        spool.push(&b, 2000).unwrap();
+        spool.push("chakal", &a, 1000).unwrap();
+        spool.push("other_db", &b, 2000).unwrap();
         assert_eq!(spool.len(), 2);
         assert_eq!(spool.oldest_created_ms(), Some(1000));
         drop(spool);
@@ -440,10 +584,14 @@ mod tests {
         let (mut spool, problems) = Spool::open(&tmp.0, 1 << 20).unwrap();
         assert!(problems.is_empty());
         assert_eq!((spool.len(), spool.oldest_created_ms()), (2, Some(1000)));
-        assert_eq!(spool.front().unwrap(), Some(a.clone()));
-        assert_eq!(spool.front().unwrap(), Some(a), "front does not consume");
+        assert_eq!(spool.front().unwrap(), spooled("chakal", a.clone()));
+        assert_eq!(
+            spool.front().unwrap(),
+            spooled("chakal", a),
+            "front does not consume"
+        );
         spool.pop_front().unwrap();
-        assert_eq!(spool.front().unwrap(), Some(b));
+        assert_eq!(spool.front().unwrap(), spooled("other_db", b));
         spool.pop_front().unwrap();
         assert_eq!(spool.front().unwrap(), None);
         assert_eq!(spool.bytes(), 0);
@@ -454,14 +602,14 @@ mod tests {
     fn the_cap_refuses_a_batch_that_does_not_fit_but_never_an_empty_spool() {
         let tmp = TempDir::new("cap");
         let (mut spool, _) = Spool::open(&tmp.0, 100).unwrap();
-        spool.push(&batch("chat", 10), 0).unwrap(); // larger than the cap, but the spool was empty
+        spool.push("chakal", &batch("chat", 10), 0).unwrap(); // larger than the cap, but the spool was empty
         assert!(spool.bytes() > 100);
         assert!(matches!(
-            spool.push(&batch("chat", 1), 0),
+            spool.push("chakal", &batch("chat", 1), 0),
             Err(SpoolError::Full { max: 100, .. })
         ));
         spool.pop_front().unwrap();
-        spool.push(&batch("chat", 1), 0).unwrap();
+        spool.push("chakal", &batch("chat", 1), 0).unwrap();
     }
 
     #[test]
@@ -469,7 +617,7 @@ mod tests {
         let tmp = TempDir::new("torn");
         let (mut spool, _) = Spool::open(&tmp.0, 1 << 20).unwrap();
         for i in 0..4 {
-            spool.push(&batch("chat", i + 1), 0).unwrap();
+            spool.push("chakal", &batch("chat", i + 1), 0).unwrap();
         }
         drop(spool);
         let names = files(&tmp.0);
@@ -493,7 +641,7 @@ mod tests {
         )));
         let err = spool.front().unwrap_err(); // the checksum catches 1 when it is read
         assert!(err.to_string().contains("checksum mismatch"), "{err}");
-        assert_eq!(spool.front().unwrap(), Some(batch("chat", 3)));
+        assert_eq!(spool.front().unwrap(), spooled("chakal", batch("chat", 3)));
         spool.pop_front().unwrap();
         assert!(spool.is_empty());
         assert_eq!(files(&tmp.0.join(CORRUPT_DIR)).len(), 3);
@@ -503,7 +651,7 @@ mod tests {
     fn a_whole_temp_file_is_adopted_and_a_partial_one_is_not() {
         let tmp = TempDir::new("temp");
         fs::create_dir_all(&tmp.0).unwrap();
-        let whole = encode(&batch("likes", 2), 5);
+        let whole = encode("chakal", &batch("likes", 2), 5);
         fs::write(tmp.0.join(format!("{:020}.tmp", 7)), &whole).unwrap();
         fs::write(
             tmp.0.join(format!("{:020}.tmp", 8)),
@@ -512,9 +660,9 @@ mod tests {
         .unwrap();
         let (mut spool, problems) = Spool::open(&tmp.0, 1 << 20).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert_eq!(spool.front().unwrap(), Some(batch("likes", 2)));
+        assert_eq!(spool.front().unwrap(), spooled("chakal", batch("likes", 2)));
         spool.pop_front().unwrap();
-        spool.push(&batch("likes", 1), 0).unwrap();
+        spool.push("chakal", &batch("likes", 1), 0).unwrap();
         assert!(
             files(&tmp.0).contains(&format!("{:020}.batch", 9)),
             "numbering goes on after the highest seen"
@@ -522,19 +670,88 @@ mod tests {
     }
 
     #[test]
-    fn a_hostile_table_name_is_refused() {
+    fn a_hostile_table_or_database_name_is_refused() {
         let mut evil = batch("chat", 1);
         evil.table = "chat` FORMAT CSV --".into();
-        let bytes = encode(&evil, 0);
+        let bytes = encode("chakal", &evil, 0);
         assert!(decode(&bytes).unwrap_err().contains("table name"));
+        let bytes = encode("chakal`.`chat` FORMAT CSV --", &batch("chat", 1), 0);
+        assert!(decode(&bytes).unwrap_err().contains("database name"));
     }
 
     #[test]
     fn decode_survives_every_truncation() {
-        let bytes = encode(&batch("chat", 3), 0);
+        let bytes = encode("chakal", &batch("chat", 3), 0);
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         assert!(decode(&bytes).is_ok());
+    }
+
+    /// Issue "two instances sharing one SPOOL_DIR lose and duplicate rows": both numbered their
+    /// files from the same sequence and replayed, overwrote and deleted each other's batches.
+    #[test]
+    fn a_second_spool_on_the_same_dir_is_refused_and_touches_nothing() {
+        let tmp = TempDir::new("lock");
+        let (mut first, _) = Spool::open(&tmp.0, 1 << 20).unwrap();
+        first.push("chakal", &batch("chat", 2), 0).unwrap();
+        // A write of the first one caught between its fsync and its rename.
+        let in_flight = encode("chakal", &batch("chat", 3), 0);
+        fs::write(tmp.0.join(format!("{:020}.tmp", 1)), &in_flight).unwrap();
+        let before = files(&tmp.0);
+
+        let err = Spool::open(&tmp.0, 1 << 20).err().expect("refused");
+        assert!(
+            matches!(&err, SpoolError::Locked { holder: Some(pid), .. } if *pid == std::process::id()),
+            "{err:?}"
+        );
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&tmp.0.display().to_string()) && shown.contains("SPOOL_DIR"),
+            "{shown}"
+        );
+        assert_eq!(
+            files(&tmp.0),
+            before,
+            "the refused one adopted or moved nothing"
+        );
+
+        drop(first);
+        let (mut second, problems) = Spool::open(&tmp.0, 1 << 20).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(second.len(), 2, "the lock goes with the first spool");
+        assert_eq!(second.front().unwrap(), spooled("chakal", batch("chat", 2)));
+    }
+
+    #[test]
+    fn a_file_of_the_first_format_is_replayed_without_a_database() {
+        let old = Sealed::from_ndjson("chat", b"{\"msg_id\":1}\n{\"msg_id\":2}\n".to_vec());
+        let (read, created_ms) = decode(V1_FILE).unwrap();
+        assert_eq!(created_ms, 1_717_000_000_000);
+        assert_eq!(
+            read,
+            Spooled {
+                database: None,
+                batch: old.clone()
+            },
+            "same body, same token: it still lands once"
+        );
+
+        let tmp = TempDir::new("v1");
+        fs::create_dir_all(&tmp.0).unwrap();
+        fs::write(tmp.0.join(format!("{:020}.batch", 4)), V1_FILE).unwrap();
+        let (mut spool, problems) = Spool::open(&tmp.0, 1 << 20).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(spool.oldest_created_ms(), Some(1_717_000_000_000));
+        spool.push("chakal", &batch("chat", 1), 0).unwrap();
+        assert_eq!(spool.front().unwrap().unwrap().database, None);
+        spool.pop_front().unwrap();
+        assert_eq!(spool.front().unwrap(), spooled("chakal", batch("chat", 1)));
+        let new = fs::read(tmp.0.join(format!("{:020}.batch", 5))).unwrap();
+        assert_eq!(
+            &new[..8],
+            MAGIC,
+            "new files are written in the current format"
+        );
     }
 }
