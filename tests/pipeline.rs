@@ -76,6 +76,10 @@ fn demo_lands_in_every_core_table_and_sigterm_loses_nothing() {
         "chakal_rows_written_total{table=\"chat\"}",
         "chakal_channel_depth",
         "chakal_insert_duration_seconds_bucket",
+        // Known label values exist from startup, so an alert's increase() sees the first loss.
+        "chakal_rows_lost_total{table=\"gifts\"} 0",
+        "chakal_insert_errors_total{kind=\"server_reject\"} 0",
+        "chakal_connections_total{outcome=\"rejected\"} 0",
     ] {
         assert!(
             metrics.contains(name),
