@@ -27,13 +27,13 @@ pub struct Var {
 /// Every variable, in the order of `env.sample` and the README table.
 pub const VARS: &[Var] = &[
     Var { name: "TIKTOK_HOST", default: "", doc: "TikTok user(s) to capture: `@handle`, `handle` or a `tiktok.com/@handle/live` URL; comma-separated for several. Required unless DEBUG_MODE=true" },
-    Var { name: "TIKTOK_HOSTS_FILE", default: "", doc: "File of TikTok users to capture, one `@handle` (or URL) a line; `#` starts a comment, blank lines are ignored. Merged with TIKTOK_HOST and re-read on SIGHUP: added hosts start, removed hosts stop, the others keep their connection" },
+    Var { name: "TIKTOK_HOSTS_FILE", default: "", doc: "File of TikTok users to capture, one `@handle`, `handle` or `tiktok.com/@handle/live` URL a line; `#` starts a comment (also after an entry), blank lines are ignored. Merged with TIKTOK_HOST and re-read on SIGHUP: added hosts start, removed hosts stop, the others keep their connection" },
     Var { name: "CLICKHOUSE_CLUSTER", default: "", doc: "Name of a ClickHouse cluster (`remote_servers`): migrations create replicated `<table>_local` tables and Distributed `<table>` tables ON CLUSTER; empty = one server" },
     Var { name: "CLICKHOUSE_CONN", default: "http://127.0.0.1:8123/chakal", doc: "ClickHouse HTTP endpoint: `http[s]://user:pass@host:port/database` (percent-encode `@`, `/` and `:` in the password as %40, %2F, %3A) or .NET form `Host=…;Port=…;Username=…;Password=…;Database=…`; host and port are checked at startup" },
     Var { name: "LOG_LEVEL", default: "Debug", doc: "Trace, Debug, Information, Warning, Error, Critical or None (Rust names trace/debug/info/warn/error/off too)" },
     Var { name: "DEBUG_MODE", default: "false", doc: "true: no TikTok connection; generate mock room activity (as real protobuf frames) every DEBUG_INTERVAL_MS" },
     Var { name: "DEBUG_INTERVAL_MS", default: "3000", doc: "Milliseconds between two mock frames in DEBUG_MODE" },
-    Var { name: "HTTP_ADDR", default: "0.0.0.0:5000", doc: "Address of the health server (`/healthz`, `/metrics`): `host:port` or a port" },
+    Var { name: "HTTP_ADDR", default: "0.0.0.0:5000", doc: "Address of the health server (`/healthz`, `/metrics`): `host:port` or a port; port 0 picks a free one, logged at startup (`health server listening addr=…`)" },
     Var { name: "CHANNEL_CAPACITY", default: "5000", doc: "Events the reader→writer channel holds before readers wait" },
     Var { name: "FLUSH_INTERVAL_MS", default: "500", doc: "A table's batch is inserted at the latest this many ms after its first row" },
     Var { name: "BATCH_MAX_ROWS", default: "5000", doc: "A table's batch is inserted as soon as it holds this many rows" },
