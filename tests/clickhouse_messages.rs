@@ -667,7 +667,7 @@ fn make_query_runs_the_readme_queries_in_the_configured_database() {
     );
     let conn = ("CLICKHOUSE_CONN", format!("{}/elsewhere", ch.url()));
     assert_eq!(
-        make_query("SELECT currentDatabase()", &[], &[conn.clone()]).trim(),
+        make_query("SELECT currentDatabase()", &[], std::slice::from_ref(&conn)).trim(),
         "elsewhere"
     );
     let dotnet = (
