@@ -26,9 +26,9 @@ help:
 	@echo "make test             every test, including those against the real ClickHouse engine"
 	@echo "make clickhouse       start the local dev ClickHouse (chDB) on 127.0.0.1:$(CH_PORT), data in $(DATA)/"
 	@echo "make clickhouse-stop  stop it"
-	@echo "make query SQL='…'    run a query against the local ClickHouse"
+	@echo "make query SQL='…'    run a query in CLICKHOUSE_CONN's database (default: chakal of the local ClickHouse)"
 	@echo "make schema           apply the migrations in sql/ to CLICKHOUSE_CONN"
-	@echo "make replay-demo      real captured TikTok frames through a fake TikTok into the local ClickHouse"
+	@echo "make replay-demo      real captured TikTok frames through a fake TikTok into the local ClickHouse (~50 s, keeps a replay_demo_<time> database)"
 	@echo "make test-reliability the reliability scenarios at full length (~10 min)"
 	@echo "make bench            the performance benchmark (issue 6): one table, also in target/bench/report.md"
 	@echo "make bench-quick      the same in seconds, figures meaningless (make test runs it so it never rots)"
@@ -46,25 +46,43 @@ $(VENV)/.installed: tools/clickhouse-dev/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/clickhouse-dev/requirements.txt
 	touch $@
 
-# Starts the local ClickHouse unless something already answers on $(CH_PORT).
+# Starts the local ClickHouse unless something already answers on $(CH_PORT). A chfront that
+# dies while starting (port taken by another program, say) is noticed at once, not after 60 s.
 clickhouse: venv
 	@mkdir -p $(DATA)
 	@if curl -fsS --max-time 2 $(CH_URL)/ping >/dev/null 2>&1; then \
 		echo "ClickHouse already answers on $(CH_URL)"; \
 	else \
 		nohup $(PYTHON) tools/clickhouse-dev/chfront.py --host 127.0.0.1 --port $(CH_PORT) --path $(DATA)/clickhouse \
-			>$(CH_LOG) 2>&1 & echo $$! > $(CH_PIDFILE); \
-		for i in $$(seq 1 120); do curl -fsS --max-time 1 $(CH_URL)/ping >/dev/null 2>&1 && break; sleep 0.5; done; \
-		curl -fsS --max-time 2 $(CH_URL)/ping >/dev/null || { echo "local ClickHouse did not start; see $(CH_LOG)"; tail -20 $(CH_LOG); exit 1; }; \
-		echo "local ClickHouse (chDB) started on $(CH_URL), pid $$(cat $(CH_PIDFILE)), data in $(DATA)/clickhouse"; \
+			>$(CH_LOG) 2>&1 & pid=$$!; echo $$pid > $(CH_PIDFILE); \
+		for i in $$(seq 1 120); do \
+			curl -fsS --max-time 1 $(CH_URL)/ping >/dev/null 2>&1 && break; \
+			kill -0 $$pid 2>/dev/null || break; \
+			sleep 0.5; \
+		done; \
+		if ! curl -fsS --max-time 2 $(CH_URL)/ping >/dev/null 2>&1; then \
+			kill $$pid 2>/dev/null; rm -f $(CH_PIDFILE); \
+			if grep -q "Address already in use" $(CH_LOG); then \
+				echo "local ClickHouse not started: port $(CH_PORT) is in use by another program; stop it, or use another port with CH_PORT=… (e.g. make run CH_PORT=8124)"; \
+			else \
+				echo "local ClickHouse did not start; see $(CH_LOG):"; tail -20 $(CH_LOG); \
+			fi; \
+			exit 1; \
+		fi; \
+		echo "local ClickHouse (chDB) started on $(CH_URL), pid $$pid, data in $(DATA)/clickhouse"; \
 	fi
-	@echo "query it:  make query SQL='SELECT count() FROM chakal.chat'"
+	@echo "query it:  make query SQL='SELECT count() FROM chat'   (database chakal)"
 	@echo "      or:  curl '$(CH_URL)/?query=SELECT+count()+FROM+chakal.chat'"
 
+# chfront finishes its queries (up to 30 s) before it exits; the pid file goes only once it has.
 clickhouse-stop:
 	@if [ -f $(CH_PIDFILE) ] && kill -0 $$(cat $(CH_PIDFILE)) 2>/dev/null; then \
-		kill -TERM $$(cat $(CH_PIDFILE)); \
-		for i in $$(seq 1 50); do kill -0 $$(cat $(CH_PIDFILE)) 2>/dev/null || break; sleep 0.2; done; \
+		pid=$$(cat $(CH_PIDFILE)); kill -TERM $$pid; \
+		for i in $$(seq 1 175); do kill -0 $$pid 2>/dev/null || break; sleep 0.2; done; \
+		if kill -0 $$pid 2>/dev/null; then \
+			echo "local ClickHouse (pid $$pid) is still running 35 s after SIGTERM; wait, or end it with kill -9 $$pid"; \
+			exit 1; \
+		fi; \
 		rm -f $(CH_PIDFILE); echo "local ClickHouse stopped"; \
 	else \
 		rm -f $(CH_PIDFILE); echo "local ClickHouse is not running (started by make)"; \
@@ -75,8 +93,15 @@ run: build
 	@if [ -z "$$CLICKHOUSE_CONN" ]; then $(MAKE) --no-print-directory clickhouse; fi
 	@if [ -z "$$TIKTOK_HOST$$TIKTOK_HOSTS_FILE" ] && [ -z "$$DEBUG_MODE" ]; then \
 		echo "TIKTOK_HOST is not set: running the offline demo (DEBUG_MODE=true). Ctrl-C stops it."; fi
-	@echo "health: curl $${HTTP_ADDR:-localhost:5000}/healthz   metrics: /metrics   status page: /"
-	@echo "rows:   make query SQL='SELECT count() FROM chakal.chat'"
+	@addr=$${HTTP_ADDR:-0.0.0.0:5000}; port=$${addr##*:}; host=$${addr%:*}; \
+		if [ "$$host" = "$$addr" ]; then host=127.0.0.1; fi; \
+		case $$host in ""|0.0.0.0|"[::]") host=127.0.0.1;; esac; \
+		if [ "$$port" = 0 ]; then \
+			echo "health: HTTP_ADDR port 0 picks a free port, see the log line 'health server listening addr=…'"; \
+		else \
+			echo "health: curl http://$$host:$$port/healthz   metrics: /metrics   status page: /"; \
+		fi
+	@echo "rows:   make query SQL='SELECT count() FROM chat'"
 	@if [ -z "$$TIKTOK_HOST$$TIKTOK_HOSTS_FILE" ]; then export DEBUG_MODE=$${DEBUG_MODE:-true}; fi; \
 		export CLICKHOUSE_CONN=$${CLICKHOUSE_CONN:-$(CH_URL)/chakal}; \
 		exec $(BIN)
@@ -87,15 +112,20 @@ schema: build
 
 # The real captured frames of FIXTURES_DIR served by the project's fake TikTok (loopback), ingested
 # by the release binary into a fresh database of the local ClickHouse; prints sent vs landed per method.
+# About 50 s once built. Each run keeps its database replay_demo_<unix time> (printed) to look at:
+# make query DB=replay_demo_… SQL='…'; drop it with make query SQL='DROP DATABASE replay_demo_…'.
 replay-demo: clickhouse
 	cargo build --release --locked --bins
 	target/release/fake-tiktok --frames $(FIXTURES_DIR)/frames.bin --clickhouse $(CH_URL) --exec $(abspath $(BIN))
 
-SQL ?= SELECT table, sum(rows) FROM system.parts WHERE database = 'chakal' AND active GROUP BY table ORDER BY table
-# PARAMS: query parameters, e.g. PARAMS='param_room_id=7446000000000000001' for {room_id:UInt64}.
+# In CLICKHOUSE_CONN's server and database (as `make run` and `make schema`), else the local
+# ClickHouse's `chakal`, so the README's queries run as written. DB: another database (e.g. a
+# replay_demo_<time> one); PARAMS: query parameters, e.g. PARAMS='param_room_id=7446000000000000001'
+# for {room_id:UInt64}.
+SQL ?= SELECT table, sum(rows) FROM system.parts WHERE database = currentDatabase() AND active GROUP BY table ORDER BY table
 export SQL
 query:
-	@curl -sS --fail-with-body --data-binary "$$SQL" '$(CH_URL)/?$(PARAMS)'
+	@DB='$(DB)' PARAMS='$(PARAMS)' tools/query.sh $(CH_URL)
 
 test: venv
 	cd tools/clickhouse-dev && ../../$(PYTHON) -m unittest -q test_chfront
@@ -146,9 +176,12 @@ lint:
 fmt:
 	cargo fmt --all
 
+# Leaves ./data, the ingester's own spool and dead-letter files: rows spooled there are not in
+# ClickHouse yet (the next run sends them), so they are never deleted behind your back.
 clean: clickhouse-stop
 	cargo clean
 	rm -rf $(VENV) $(DATA)
+	@if [ -d data ]; then echo "kept ./data (spool: rows not yet in ClickHouse, sent by the next run; dead-letter files): remove it yourself when nothing there is needed"; fi
 
 # --- Installing on a host (systemd) -------------------------------------------------------------
 # `sudo make install`: the release binary in $(PREFIX)/bin, the units (chakal-ingest.service, and

@@ -5,8 +5,9 @@
   must pass `cargo fetch --locked`, which reads every target Cargo.toml names);
 - the runtime stage runs as a numeric non-root user with the self health check;
 - docker-compose.yml: ingester on 5000 and ClickHouse on 8123/9000, health checks, the ingester
-  waits for a healthy ClickHouse, applies the schema, keeps its working directory (the spool) in
-  a volume, and is given more time to stop than its final flush may take.
+  waits for a healthy ClickHouse, applies the schema, gets the optional .env file but keeps its
+  compose settings (ClickHouse, HTTP_ADDR), keeps its working directory (the spool) in a volume,
+  and is given more time to stop than its final flush may take.
 
 hadolint and PyYAML come from deploy/requirements-test.txt (`make venv-deploy`); a test whose tool
 is missing is skipped with a message saying how to install it.
@@ -157,6 +158,17 @@ class ComposeTest(unittest.TestCase):
         database = self.services["clickhouse"]["environment"]["CLICKHOUSE_DB"]
         self.assertRegex(env["CLICKHOUSE_CONN"], rf"^http://[^@]+@clickhouse:8123/{database}$")
         self.assertEqual(env["CLICKHOUSE_INIT_SCHEMA"], "true")
+
+    def test_ingester_gets_the_env_file_but_keeps_its_compose_settings(self):
+        ingest = self.services["ingest"]
+        # README and env.sample say "copy to .env": every variable of it reaches the ingester
+        # (SIGN_API_KEY, RECORD_DIR…), and compose still starts without one.
+        self.assertIn({"path": ".env", "required": False}, ingest["env_file"])
+        env = ingest["environment"]
+        self.assertRegex(env["CLICKHOUSE_CONN"], r"@clickhouse:8123/")
+        host, _, port = env["HTTP_ADDR"].rpartition(":")
+        self.assertEqual(host, "0.0.0.0", "the published port must reach the health server")
+        self.assertEqual(self.container_ports("ingest"), {port})
 
     def test_volumes_keep_the_data_and_the_spool(self):
         declared = set(self.compose["volumes"])

@@ -18,21 +18,26 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::clickhouse::client::Client;
+use crate::clickhouse::client::{Client, InsertError};
 use crate::clickhouse::deadletter::DeadLetter;
 use crate::clickhouse::spool::Spool;
 use crate::clickhouse::{Writer, WriterConfig};
 use crate::config::{Config, HostSources, RawMessages};
 use crate::demo::{DemoRoom, DEMO_ROOM_ID};
 use crate::health::HealthServer;
-use crate::metrics::Metrics;
+use crate::metrics::{KnownLabels, Metrics};
 use crate::pipe::EventSender;
 use crate::replay::CaptureReader;
 use crate::shutdown::Shutdown;
 use crate::status::{now_ms, Status};
+use crate::tiktok::connect::ConnectError;
+use crate::tiktok::frame::DecodeError;
 use crate::tiktok::handler::FrameHandler;
+use crate::tiktok::live::End;
 use crate::tiktok::pace::{stagger, SignBudget};
 use crate::tiktok::session::{self, Pacing};
+use crate::tiktok::sign::SignError;
+use crate::tiktok::web::LookupError;
 
 /// What the process reads events from.
 pub enum Mode {
@@ -55,6 +60,7 @@ pub struct ReaderContext {
 
 pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
+    metrics.init_labels(&known_labels());
     let status = Arc::new(Status::new());
 
     // First, so that a second process on the same SPOOL_DIR is told so before anything else
@@ -180,6 +186,19 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
             );
             Ok(())
         }
+    }
+}
+
+/// The label values every labelled counter can take, from the modules that produce them.
+fn known_labels() -> KnownLabels {
+    KnownLabels {
+        tables: crate::clickhouse::row::TABLES,
+        insert_errors: InsertError::KINDS,
+        frames_invalid: DecodeError::KINDS,
+        lookups: LookupError::OUTCOMES,
+        sign_requests: SignError::OUTCOMES,
+        connections: ConnectError::OUTCOMES,
+        disconnects: End::REASONS,
     }
 }
 

@@ -27,13 +27,13 @@ pub struct Var {
 /// Every variable, in the order of `env.sample` and the README table.
 pub const VARS: &[Var] = &[
     Var { name: "TIKTOK_HOST", default: "", doc: "TikTok user(s) to capture: `@handle`, `handle` or a `tiktok.com/@handle/live` URL; comma-separated for several. Required unless DEBUG_MODE=true" },
-    Var { name: "TIKTOK_HOSTS_FILE", default: "", doc: "File of TikTok users to capture, one `@handle` (or URL) a line; `#` starts a comment, blank lines are ignored. Merged with TIKTOK_HOST and re-read on SIGHUP: added hosts start, removed hosts stop, the others keep their connection" },
+    Var { name: "TIKTOK_HOSTS_FILE", default: "", doc: "File of TikTok users to capture, one `@handle`, `handle` or `tiktok.com/@handle/live` URL a line; `#` starts a comment (also after an entry), blank lines are ignored. Merged with TIKTOK_HOST and re-read on SIGHUP: added hosts start, removed hosts stop, the others keep their connection" },
     Var { name: "CLICKHOUSE_CLUSTER", default: "", doc: "Name of a ClickHouse cluster (`remote_servers`): migrations create replicated `<table>_local` tables and Distributed `<table>` tables ON CLUSTER; empty = one server" },
-    Var { name: "CLICKHOUSE_CONN", default: "http://127.0.0.1:8123/chakal", doc: "ClickHouse HTTP endpoint: `http[s]://user:pass@host:port/database` or .NET form `Host=…;Port=…;Username=…;Password=…;Database=…`" },
+    Var { name: "CLICKHOUSE_CONN", default: "http://127.0.0.1:8123/chakal", doc: "ClickHouse HTTP endpoint: `http[s]://user:pass@host:port/database` (percent-encode `@`, `/` and `:` in the password as %40, %2F, %3A) or .NET form `Host=…;Port=…;Username=…;Password=…;Database=…`; host and port are checked at startup" },
     Var { name: "LOG_LEVEL", default: "Debug", doc: "Trace, Debug, Information, Warning, Error, Critical or None (Rust names trace/debug/info/warn/error/off too)" },
     Var { name: "DEBUG_MODE", default: "false", doc: "true: no TikTok connection; generate mock room activity (as real protobuf frames) every DEBUG_INTERVAL_MS" },
     Var { name: "DEBUG_INTERVAL_MS", default: "3000", doc: "Milliseconds between two mock frames in DEBUG_MODE" },
-    Var { name: "HTTP_ADDR", default: "0.0.0.0:5000", doc: "Address of the health server (`/healthz`, `/metrics`): `host:port` or a port" },
+    Var { name: "HTTP_ADDR", default: "0.0.0.0:5000", doc: "Address of the health server (`/healthz`, `/metrics`): `host:port` or a port; port 0 picks a free one, logged at startup (`health server listening addr=…`)" },
     Var { name: "CHANNEL_CAPACITY", default: "5000", doc: "Events the reader→writer channel holds before readers wait" },
     Var { name: "FLUSH_INTERVAL_MS", default: "500", doc: "A table's batch is inserted at the latest this many ms after its first row" },
     Var { name: "BATCH_MAX_ROWS", default: "5000", doc: "A table's batch is inserted as soon as it holds this many rows" },
@@ -823,6 +823,10 @@ fn valid_identifier(s: &str) -> bool {
 
 const CONN_FORMS: &str = "expected `http[s]://user:password@host:port/database` or `Host=…;Port=…;Username=…;Password=…;Database=…`";
 
+/// How to write a password that holds URL delimiters.
+const PERCENT_ENCODE: &str =
+    "percent-encode `@`, `/` and `:` in the user name and password as %40, %2F and %3A";
+
 fn parse_cluster(v: &str) -> Result<Option<String>, String> {
     if v.is_empty() {
         Ok(None)
@@ -843,12 +847,70 @@ fn parse_clickhouse_conn(v: &str) -> Result<ClickHouseConn, String> {
         parse_conn_keys(v)?
     };
     if !valid_identifier(&conn.database) {
+        // A URL with credentials is never quoted: its parts may be pieces of the password.
+        let named = if v.contains("://") && v.contains('@') {
+            "the database name".to_string()
+        } else {
+            format!("database name {}", shown(&conn.database))
+        };
         return Err(format!(
-            "database name {} is not a plain identifier (letters, digits, underscore)",
-            shown(&conn.database)
+            "{named} is not a plain identifier (letters, digits, underscore)"
         ));
     }
     Ok(conn)
+}
+
+/// Why a ClickHouse `host[:port]` is not usable.
+enum HostPortError {
+    Host,
+    Port,
+}
+
+/// A host as it goes in a URL: a host name, an IPv4 address, or an IPv6 address (bracketed;
+/// `::1` and `[::1]` are both accepted).
+fn url_host_of(host: &str) -> Option<String> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Some(format!("[{bare}]"));
+    }
+    let name_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    name_ok.then(|| host.to_string())
+}
+
+/// A TCP port from 1 to 65535.
+fn parse_port(p: &str) -> Option<u16> {
+    p.parse::<u16>().ok().filter(|&n| n > 0)
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port` → the host as it goes in a URL and the port.
+fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), HostPortError> {
+    let (host, port) = match hostport.strip_prefix('[') {
+        Some(rest) => {
+            let (ip, after) = rest.split_once(']').ok_or(HostPortError::Host)?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or(HostPortError::Port)?),
+            };
+            (format!("[{ip}]"), port)
+        }
+        None => match hostport.split_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (hostport.to_string(), None),
+        },
+    };
+    let host = url_host_of(&host).ok_or(HostPortError::Host)?;
+    let port = match port {
+        Some(p) => Some(parse_port(p).ok_or(HostPortError::Port)?),
+        None => None,
+    };
+    Ok((host, port))
 }
 
 fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
@@ -867,6 +929,12 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
         return Err(format!("{named} is not supported (the ingester speaks ClickHouse's HTTP interface); {CONN_FORMS}"));
     }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if path.contains('@') {
+        // A `/` in the credentials ended the host part early: nothing of them may be echoed.
+        return Err(format!(
+            "an `@` follows the first `/`: a `/` in the user name or password ends the host part early; {PERCENT_ENCODE}"
+        ));
+    }
     let (userinfo, hostport) = match authority.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
         None => (None, authority),
@@ -874,20 +942,20 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
     if hostport.is_empty() {
         return Err(format!("the URL has no host; {CONN_FORMS}"));
     }
-    let default_port = if scheme == "https" { 8443 } else { 8123 };
-    let hostport = if hostport
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| !p.contains(']'))
-    {
-        let (h, p) = hostport.rsplit_once(':').expect("checked");
-        // Not echoed: with a `/` in an unencoded password, this "port" is part of the password.
-        p.parse::<u16>().map_err(|_| {
-            format!("the port is not a number from 1 to 65535 (percent-encode `/`, `@` and `:` in the password); {CONN_FORMS}")
-        })?;
-        format!("{h}:{p}")
-    } else {
-        format!("{hostport}:{default_port}")
-    };
+    let (host, port) = split_host_port(hostport).map_err(|e| match e {
+        // Not echoed: a `:` in an unencoded user name or password may put part of it here.
+        HostPortError::Port => {
+            format!("the port is not a number from 1 to 65535 ({PERCENT_ENCODE}); {CONN_FORMS}")
+        }
+        HostPortError::Host if userinfo.is_some() => {
+            format!("the host is not a host name or IP address ({PERCENT_ENCODE}); {CONN_FORMS}")
+        }
+        HostPortError::Host => format!(
+            "host {} is not a host name or IP address (IPv6 in brackets); {CONN_FORMS}",
+            shown(hostport.rsplit_once(':').map_or(hostport, |(h, _)| h))
+        ),
+    })?;
+    let port = port.unwrap_or(if scheme == "https" { 8443 } else { 8123 });
     let (user, password) = match userinfo {
         Some(u) => match u.split_once(':') {
             Some((user, pass)) => (percent_decode(user), percent_decode(pass)),
@@ -897,7 +965,7 @@ fn parse_conn_url(v: &str) -> Result<ClickHouseConn, String> {
     };
     let database = path.split(['?', '/']).next().unwrap_or("");
     Ok(ClickHouseConn {
-        base_url: format!("{scheme}://{hostport}"),
+        base_url: format!("{scheme}://{host}:{port}"),
         user: if user.is_empty() {
             "default".into()
         } else {
@@ -931,7 +999,7 @@ fn parse_conn_keys(v: &str) -> Result<ClickHouseConn, String> {
         let value = value.trim().to_string();
         match key.trim().to_ascii_lowercase().as_str() {
             "host" | "server" => host = Some(value),
-            "port" => port = Some(value.parse::<u16>().map_err(|_| format!("Port `{value}` is not a number from 1 to 65535"))?),
+            "port" => port = Some(parse_port(&value).ok_or_else(|| format!("Port {} is not a number from 1 to 65535", shown(&value)))?),
             "username" | "user" | "user id" | "uid" => user = Some(value),
             "password" | "pwd" => password = Some(value),
             "database" => database = Some(value),
@@ -944,6 +1012,12 @@ fn parse_conn_keys(v: &str) -> Result<ClickHouseConn, String> {
     let host = host
         .filter(|h| !h.is_empty())
         .ok_or_else(|| format!("Host is missing; {CONN_FORMS}"))?;
+    let host = url_host_of(&host).ok_or_else(|| {
+        format!(
+            "Host {} is not a host name or IP address; expected e.g. `clickhouse`, `10.0.0.5` or `::1` (the port goes in Port=)",
+            shown(&host)
+        )
+    })?;
     let port = port.unwrap_or(if https { 8443 } else { 8123 });
     let scheme = if https { "https" } else { "http" };
     Ok(ClickHouseConn {
@@ -1094,6 +1168,94 @@ mod tests {
             .unwrap_err()
             .contains("`colour` is not known"));
         assert!(parse_clickhouse_conn("http://h:8123/bad-name").is_err());
+    }
+
+    /// A fresh-user trial: `http://bad host:8123/chakal` started and then retried forever.
+    #[test]
+    fn clickhouse_conn_hosts_and_ports_are_checked_at_startup() {
+        for (conn, want) in [
+            (
+                "http://bad host:8123/chakal",
+                "host `bad host` is not a host name",
+            ),
+            (
+                "http://h:0/chakal",
+                "the port is not a number from 1 to 65535",
+            ),
+            (
+                "http://h:port/chakal",
+                "the port is not a number from 1 to 65535",
+            ),
+            ("http://::1:8123/chakal", "is not a host name or IP address"),
+            ("http://[::1/chakal", "is not a host name or IP address"),
+            ("http://[::1]x/chakal", "the port is not a number"),
+            (
+                "Host=bad host;Port=8123",
+                "Host `bad host` is not a host name",
+            ),
+            ("Host=h:8123", "Host `h:8123` is not a host name"),
+            ("Host=h;Port=0", "Port `0` is not a number from 1 to 65535"),
+        ] {
+            let err = Config::from_map(&env(&[("DEBUG_MODE", "true"), ("CLICKHOUSE_CONN", conn)]))
+                .unwrap_err();
+            assert_eq!(err.problems.len(), 1, "{conn} → {err}");
+            assert_eq!(err.problems[0].var, "CLICKHOUSE_CONN", "{conn}");
+            assert!(err.problems[0].message.contains(want), "{conn} → {err}");
+        }
+        for (conn, base_url) in [
+            ("http://[::1]:8124/db", "http://[::1]:8124"),
+            ("https://[2001:db8::5]/db", "https://[2001:db8::5]:8443"),
+            (
+                "http://ch-1.example_net:65535",
+                "http://ch-1.example_net:65535",
+            ),
+            ("Host=::1", "http://[::1]:8123"),
+            ("Host=[::1];Port=9", "http://[::1]:9"),
+            ("Host=10.0.0.5;Protocol=https", "https://10.0.0.5:8443"),
+        ] {
+            assert_eq!(parse_clickhouse_conn(conn).unwrap().base_url, base_url);
+        }
+    }
+
+    /// A fresh-user trial: an unencoded `/` in the password put the rest of it in the database
+    /// name, which the error quoted.
+    #[test]
+    fn clickhouse_credentials_are_never_echoed_and_may_be_percent_encoded() {
+        for (conn, pieces) in [
+            (
+                "http://u:p@ss/w0rd@127.0.0.1:8123/chakal",
+                &["p@ss", "@ss", "w0rd"][..],
+            ),
+            (
+                "http://us/er:secret@127.0.0.1:8123/chakal",
+                &["us/er", "er:", "secret"],
+            ),
+            ("http://u:hunter2@bad host:8123/chakal", &["hunter2"]),
+            ("http://u:hunter2@h:77777/chakal", &["hunter2", "77777"]),
+            ("http://u:hunter2@h:8123/bad-db", &["hunter2", "bad-db"]),
+            ("http://u:p:4/w0rd@h/chakal", &["p:4", "w0rd"]),
+        ] {
+            let err = Config::from_map(&env(&[("DEBUG_MODE", "true"), ("CLICKHOUSE_CONN", conn)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("invalid CLICKHOUSE_CONN: "), "{err}");
+            for piece in pieces {
+                assert!(!err.contains(piece), "{conn} → {err}");
+            }
+        }
+        let err = parse_clickhouse_conn("http://u:p@ss/w0rd@127.0.0.1:8123/chakal").unwrap_err();
+        assert!(
+            err.contains("%40") && err.contains("%2F") && err.contains("%3A"),
+            "the error says how to encode the password: {err}"
+        );
+        let c =
+            parse_clickhouse_conn("http://us%2Fer%3A1:p%40ss%2Fw0rd%3A%25@127.0.0.1:8123/chakal")
+                .unwrap();
+        assert_eq!(
+            (c.base_url.as_str(), c.user.as_str(), c.database.as_str()),
+            ("http://127.0.0.1:8123", "us/er:1", "chakal")
+        );
+        assert_eq!(c.password.expose(), "p@ss/w0rd:%");
     }
 
     #[test]

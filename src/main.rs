@@ -1,12 +1,15 @@
 //! The `chakal-ingest` binary: parses the command line, reads the configuration, sets up the
 //! logger and signals, runs the app, and turns the result into an exit code — the only place
-//! that exits: 0 done, 1 runtime failure, 2 bad configuration or usage (including a `SPOOL_DIR`
-//! another process holds: restarting cannot help until someone acts).
+//! that exits: 0 done, 1 runtime failure, 2 bad configuration or usage (a bad variable, a
+//! directory a variable names that cannot be used, or a `SPOOL_DIR` another process holds:
+//! restarting cannot help until someone acts). The error that stops the process reaches stderr
+//! whatever LOG_LEVEL says.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chakal_ingest::app::{self, Mode};
+use chakal_ingest::clickhouse::deadletter::DeadLetterError;
 use chakal_ingest::clickhouse::spool::SpoolError;
 use chakal_ingest::clickhouse::{client::Client, schema};
 use chakal_ingest::config::Config;
@@ -87,7 +90,7 @@ fn main() -> ExitCode {
             init_logger(&config);
             let shutdown = Shutdown::new();
             if let Err(e) = shutdown.register_signals() {
-                log::error!("cannot register signal handlers: {e}");
+                fatal(&format!("cannot register signal handlers: {e}"));
                 return ExitCode::from(1);
             }
             let mode = match command {
@@ -100,18 +103,50 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e:#}");
+            fatal(&chain_once(&e));
             ExitCode::from(exit_code(&e))
         }
     }
 }
 
-/// 2 when the setup is wrong (the spool directory is another process's), else 1.
+/// The error and its causes on one line, each said once: a message that already quotes its
+/// source (`cannot use … : {source}; what to do`) is not followed by that source again.
+fn chain_once(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
+/// Why the process stops: through the logger when it shows errors, else straight to stderr, so
+/// LOG_LEVEL=None (or Critical) never hides it.
+fn fatal(message: &str) {
+    if log::log_enabled!(log::Level::Error) {
+        log::error!("{message}");
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// 2 when a directory named by a variable (SPOOL_DIR, DEAD_LETTER_DIR) cannot be used or the
+/// spool directory is another process's: configuration errors, which restarting cannot fix; 1
+/// for every other failure.
 fn exit_code(e: &anyhow::Error) -> u8 {
-    let spool_taken = e
-        .chain()
-        .any(|cause| matches!(cause.downcast_ref(), Some(SpoolError::Locked { .. })));
-    if spool_taken {
+    let bad_dir = e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref(),
+            Some(SpoolError::Dir { .. } | SpoolError::Locked { .. })
+        ) || matches!(cause.downcast_ref(), Some(DeadLetterError::Dir { .. }))
+    });
+    if bad_dir {
         2
     } else {
         1

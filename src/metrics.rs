@@ -93,6 +93,18 @@ impl HostStates {
     }
 }
 
+/// Label values known before anything happens, given by the modules that own them: the tables,
+/// and the outcomes and error kinds each counter is labelled with.
+pub struct KnownLabels {
+    pub tables: &'static [&'static str],
+    pub insert_errors: &'static [&'static str],
+    pub frames_invalid: &'static [&'static str],
+    pub lookups: &'static [&'static str],
+    pub sign_requests: &'static [&'static str],
+    pub connections: &'static [&'static str],
+    pub disconnects: &'static [&'static str],
+}
+
 /// A method name fit for a label.
 pub fn method_label(method: &str) -> &str {
     if KNOWN_METHODS.contains(&method) {
@@ -401,6 +413,42 @@ impl Metrics {
         }
     }
 
+    /// Creates every labelled counter series whose label values are known, at 0. A series that
+    /// appears only with its first increment hides that increment from `increase()` and
+    /// `rate()`: an alert on the first lost row, rejected batch or refused handshake would
+    /// never fire.
+    pub fn init_labels(&self, known: &KnownLabels) {
+        for table in known.tables {
+            for counter in [
+                &self.rows_written,
+                &self.bytes_written,
+                &self.rows_rejected,
+                &self.dead_letter_rows,
+                &self.rows_lost,
+            ] {
+                counter.with_label_values(&[table]);
+            }
+            for result in ["ok", "failed"] {
+                self.inserts.with_label_values(&[table, result]);
+            }
+        }
+        let methods: Vec<&str> = KNOWN_METHODS.iter().copied().chain(["other"]).collect();
+        for (counter, values) in [
+            (&self.insert_errors, known.insert_errors),
+            (&self.frames_invalid, known.frames_invalid),
+            (&self.lookups, known.lookups),
+            (&self.sign_requests, known.sign_requests),
+            (&self.connections, known.connections),
+            (&self.disconnects, known.disconnects),
+            (&self.messages_received, &methods),
+            (&self.decode_errors, &methods),
+        ] {
+            for value in values {
+                counter.with_label_values(&[value]);
+            }
+        }
+    }
+
     /// Events handed to the writer so far, all kinds together except `user`: those are derived
     /// (the users dimension), so this counts one event per stored message row.
     pub fn events_total(&self) -> u64 {
@@ -452,6 +500,39 @@ mod tests {
         );
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(line.starts_with("chakal_"), "{line}");
+        }
+    }
+
+    /// The first loss must show in `increase()`: its series exists, at 0, from startup.
+    #[test]
+    fn known_label_values_exist_at_zero_before_their_first_increment() {
+        let m = Metrics::new();
+        let known = KnownLabels {
+            tables: &["chat", "gifts"],
+            insert_errors: &["transport"],
+            frames_invalid: &["gunzip"],
+            lookups: &["blocked"],
+            sign_requests: &["rate_limited"],
+            connections: &["rejected"],
+            disconnects: &["error"],
+        };
+        assert!(!m.render().contains("chakal_rows_lost_total"));
+        m.init_labels(&known);
+        let text = m.render();
+        for line in [
+            "chakal_rows_lost_total{table=\"gifts\"} 0",
+            "chakal_rows_rejected_total{table=\"chat\"} 0",
+            "chakal_dead_letter_rows_total{table=\"chat\"} 0",
+            "chakal_inserts_total{result=\"failed\",table=\"gifts\"} 0",
+            "chakal_insert_errors_total{kind=\"transport\"} 0",
+            "chakal_frames_invalid_total{kind=\"gunzip\"} 0",
+            "chakal_lookups_total{outcome=\"blocked\"} 0",
+            "chakal_sign_requests_total{outcome=\"rate_limited\"} 0",
+            "chakal_connections_total{outcome=\"rejected\"} 0",
+            "chakal_disconnects_total{reason=\"error\"} 0",
+            "chakal_decode_errors_total{method=\"other\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} missing:\n{text}");
         }
     }
 

@@ -1,8 +1,8 @@
 //! The reader side of the bounded reader→writer channel.
 //!
 //! When the channel is full the reader waits (in 100 ms slices, calling an idle hook between
-//! them so a websocket reader can keep its heartbeat) and the time spent waiting is counted in
-//! `chakal_channel_blocked_seconds_total`. Nothing is dropped while the writer lives; if the
+//! them so a websocket reader can keep its heartbeat) and the time spent waiting is added to
+//! `chakal_channel_blocked_seconds_total` slice by slice, while the wait lasts. Nothing is dropped while the writer lives; if the
 //! writer is gone, the event is counted in `chakal_events_dropped_total` and logged at error.
 //!
 //! Must not touch: protobuf, sockets, ClickHouse.
@@ -42,21 +42,30 @@ impl EventSender {
             Err(TrySendError::Disconnected(_)) => return self.dropped(),
             Err(TrySendError::Full(event)) => event,
         };
-        let started = Instant::now();
-        let result = loop {
-            match self.tx.send_timeout(pending, WAIT_SLICE) {
-                Ok(()) => break self.sent(kind),
-                Err(SendTimeoutError::Disconnected(_)) => break self.dropped(),
+        // Each slice is counted as it passes, so the counter rises during a stall (the writer
+        // alert sees readers stuck now, not once they are free again).
+        let mut counted_to = Instant::now();
+        loop {
+            let result = self.tx.send_timeout(pending, WAIT_SLICE);
+            self.count_wait(&mut counted_to);
+            match result {
+                Ok(()) => return self.sent(kind),
+                Err(SendTimeoutError::Disconnected(_)) => return self.dropped(),
                 Err(SendTimeoutError::Timeout(event)) => {
                     pending = event;
                     idle();
                 }
             }
-        };
+        }
+    }
+
+    /// Adds the time waited since `counted_to` to the blocked-seconds counter.
+    fn count_wait(&self, counted_to: &mut Instant) {
+        let now = Instant::now();
         self.metrics
             .channel_blocked_seconds
-            .inc_by(started.elapsed().as_secs_f64());
-        result
+            .inc_by(now.duration_since(*counted_to).as_secs_f64());
+        *counted_to = now;
     }
 
     fn sent(&self, kind: &'static str) -> Result<(), WriterGone> {
@@ -87,21 +96,39 @@ mod tests {
         })
     }
 
+    /// The blocked time rises while the reader still waits (it used to be added only once the
+    /// wait ended, so the ChakalWriterBehind alert stayed quiet during a stall).
     #[test]
-    fn full_channel_waits_and_counts_blocked_time() {
+    fn full_channel_waits_and_counts_blocked_time_as_it_passes() {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(1);
         let sender = EventSender::new(tx, metrics.clone());
         sender.send(ev(), &mut || {}).unwrap();
-        let drain = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
-            rx.recv().unwrap();
-            rx.recv().unwrap();
+        let idles = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let waiting = std::thread::spawn({
+            let idles = idles.clone();
+            move || {
+                sender.send(ev(), &mut || {
+                    idles.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                })
+            }
         });
-        let mut idles = 0;
-        sender.send(ev(), &mut || idles += 1).unwrap();
-        drain.join().unwrap();
-        assert!(idles >= 1);
+        let end = Instant::now() + Duration::from_secs(5);
+        while metrics.channel_blocked_seconds.get() < 0.2 {
+            assert!(
+                Instant::now() < end,
+                "blocked seconds flat during the stall"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !waiting.is_finished(),
+            "counted while the reader still waits"
+        );
+        rx.recv().unwrap();
+        rx.recv().unwrap();
+        waiting.join().unwrap().unwrap();
+        assert!(idles.load(std::sync::atomic::Ordering::Relaxed) >= 2);
         assert!(metrics.channel_blocked_seconds.get() >= 0.2);
         assert_eq!(metrics.events_sent.with_label_values(&["control"]).get(), 2);
     }

@@ -1,7 +1,8 @@
 //! Issue 4 against the real ClickHouse engine (tests/support/clickhouse.rs): every fixture
 //! message lands typed in its table (rows counted per table), the users dimension, the lossless
 //! raw store (bytes per message measured) and `redecode`, no duplicates across retries,
-//! overlaps and restarts, and migrations applied once, in order, over an older schema.
+//! overlaps and restarts, migrations applied once, in order, over an older schema, and the
+//! README's example queries through `make query`.
 //!
 //! The fixture-based tests read FIXTURES_DIR (default `<crate>/../shared/fixtures`) and say why
 //! they return early when it is absent.
@@ -611,5 +612,74 @@ fn rollups_and_example_queries_are_exact_under_duplicates() {
             &ch,
             "SELECT uniqExact(msg_id) FROM analytics.gifts WHERE is_final"
         )
+    );
+}
+
+/// `make query` with `SQL`, `PARAMS` and the environment given (make's own variables of an
+/// outer make cleared); its output, or a panic with what it printed.
+fn make_query(sql: &str, vars: &[&str], env: &[(&str, String)]) -> String {
+    let out = std::process::Command::new("make")
+        .args([
+            "--no-print-directory",
+            "-s",
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "query",
+        ])
+        .arg(format!("SQL={sql}"))
+        .args(vars)
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL")
+        .env_remove("CLICKHOUSE_CONN")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run make");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "make query {sql}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// A fresh-user trial: `make query` ran in `default`, so the README's queries failed with
+/// "Unknown table expression identifier".
+#[test]
+fn make_query_runs_the_readme_queries_in_the_configured_database() {
+    let ch = ClickHouse::start();
+    for database in ["chakal", "elsewhere"] {
+        schema::apply(&client(&ch, database)).unwrap();
+    }
+    let port = format!("CH_PORT={}", ch.port());
+    for query in example_queries() {
+        make_query(&query, &[&port, "PARAMS=param_room_id=1"], &[]);
+    }
+    assert_eq!(
+        make_query(
+            "SELECT currentDatabase(), {n:UInt8}",
+            &[&port, "PARAMS=param_n=7"],
+            &[]
+        )
+        .trim(),
+        "chakal\t7"
+    );
+    let conn = ("CLICKHOUSE_CONN", format!("{}/elsewhere", ch.url()));
+    assert_eq!(
+        make_query("SELECT currentDatabase()", &[], std::slice::from_ref(&conn)).trim(),
+        "elsewhere"
+    );
+    let dotnet = (
+        "CLICKHOUSE_CONN",
+        format!("Host=127.0.0.1;Port={};Database=elsewhere", ch.port()),
+    );
+    assert_eq!(
+        make_query("SELECT count() FROM chat", &[], &[dotnet]).trim(),
+        "0"
+    );
+    assert_eq!(
+        make_query("SELECT currentDatabase()", &["DB=chakal"], &[conn]).trim(),
+        "chakal"
     );
 }

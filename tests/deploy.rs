@@ -1,7 +1,8 @@
 //! The systemd deployment: `make install-files` stages the binary, both units and the env
 //! template under a DESTDIR, and `systemd-analyze verify` accepts the staged units with their
 //! ExecStart resolving to the staged binary (`--root` at the staging directory). Also pins what
-//! the units promise: hardening, restart limits, a stop timeout above the final-flush deadline.
+//! the units promise: hardening, restart limits, a stop timeout above the final-flush deadline;
+//! and that the env template runs the service at LOG_LEVEL=Information.
 //!
 //! Skips with a message when `systemd-analyze` is not installed (Debian package `systemd`).
 
@@ -204,5 +205,22 @@ fn units_are_hardened_and_outlast_the_final_flush() {
     assert_eq!(
         setting(&template, "StateDirectory"),
         Some("chakal-ingest/%i")
+    );
+}
+
+/// The env template that `make install` stages (env.sample) sets LOG_LEVEL=Information: the
+/// binary's own default, Debug, logs every flush, too much for a service's journal.
+#[test]
+fn the_env_template_runs_a_service_at_information() {
+    let sample = std::fs::read_to_string(crate_dir().join("env.sample")).unwrap();
+    let level = sample
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("LOG_LEVEL="));
+    assert_eq!(level, Some("Information"), "env.sample's LOG_LEVEL");
+    let default = VARS.iter().find(|v| v.name == "LOG_LEVEL").unwrap().default;
+    assert_eq!(
+        default, "Debug",
+        "the binary's default stays Debug, as the original had it"
     );
 }

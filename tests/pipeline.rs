@@ -76,6 +76,10 @@ fn demo_lands_in_every_core_table_and_sigterm_loses_nothing() {
         "chakal_rows_written_total{table=\"chat\"}",
         "chakal_channel_depth",
         "chakal_insert_duration_seconds_bucket",
+        // Known label values exist from startup, so an alert's increase() sees the first loss.
+        "chakal_rows_lost_total{table=\"gifts\"} 0",
+        "chakal_insert_errors_total{kind=\"server_reject\"} 0",
+        "chakal_connections_total{outcome=\"rejected\"} 0",
     ] {
         assert!(
             metrics.contains(name),
@@ -266,6 +270,74 @@ fn bad_configuration_exits_2_naming_every_variable() {
         !log.contains("hunter2"),
         "a secret reached the output:\n{log}"
     );
+}
+
+/// The environment of a run that fails before it reaches ClickHouse, at LOG_LEVEL=None.
+fn silent_env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    let data = temp_dir("fatal");
+    let mut env: std::collections::HashMap<String, String> = [
+        ("DEBUG_MODE", "true".to_string()),
+        ("LOG_LEVEL", "None".to_string()),
+        ("CLICKHOUSE_CONN", "http://127.0.0.1:9/unused".to_string()),
+        ("HTTP_ADDR", "127.0.0.1:0".to_string()),
+        ("SPOOL_DIR", data.join("spool").display().to_string()),
+        ("DEAD_LETTER_DIR", data.join("dead").display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+/// A fresh-user trial: with LOG_LEVEL=None a taken port or a bad SPOOL_DIR exited with no
+/// output at all, and a bad directory said its OS error twice and exited 1.
+#[test]
+fn fatal_startup_errors_reach_stderr_whatever_the_log_level() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut ing = Ingester::start(&[], &silent_env(&[("HTTP_ADDR", &addr)]));
+    let status = ing.wait(Duration::from_secs(10));
+    let log = ing.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.starts_with(&format!("error: cannot listen on HTTP_ADDR {addr}")),
+        "{log}"
+    );
+
+    // A regular file where a directory is expected: "Not a directory" on every system.
+    let file = temp_dir("fatal-file").join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let below_file = file.join("dir").display().to_string();
+    for var in ["SPOOL_DIR", "DEAD_LETTER_DIR"] {
+        let mut ing = Ingester::start(&[], &silent_env(&[(var, &below_file)]));
+        let status = ing.wait(Duration::from_secs(10));
+        let log = ing.log();
+        assert_eq!(status.code(), Some(2), "{var} is configuration: {log}");
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(log.contains(&format!("{below_file} ({var})")), "{log}");
+        assert_eq!(log.matches("os error").count(), 1, "{log}");
+    }
+}
+
+/// `@`, `/` and `:` in a password work percent-encoded: ClickHouse gets the decoded password.
+#[test]
+fn a_percent_encoded_password_is_sent_decoded() {
+    let ch = ClickHouse::start_with_auth("ingest", "p@ss/w0rd:");
+    let mut env = ingester_env(&ch, "unused", &[]);
+    env.insert(
+        "CLICKHOUSE_CONN".into(),
+        format!(
+            "http://ingest:p%40ss%2Fw0rd%3A@127.0.0.1:{}/encoded",
+            ch.port()
+        ),
+    );
+    let mut ing = Ingester::start(&["schema"], &env);
+    assert!(ing.wait(Duration::from_secs(30)).success(), "{}", ing.log());
+    let recorded = ch.query("SELECT count() > 0 FROM encoded.schema_migrations");
+    assert_eq!(recorded.trim(), "1");
 }
 
 #[test]

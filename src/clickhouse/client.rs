@@ -111,6 +111,10 @@ impl InsertError {
         }
     }
 
+    /// Every `kind()`.
+    pub const KINDS: &'static [&'static str] =
+        &["transport", "server_retry", "bad_data", "server_reject"];
+
     /// A short, bounded name for metrics labels.
     pub fn kind(&self) -> &'static str {
         match (self, self.decision()) {

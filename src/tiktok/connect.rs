@@ -134,6 +134,20 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
+    /// Every outcome counted in `chakal_connections_total`: `ok`, then every `kind()`.
+    pub const OUTCOMES: &'static [&'static str] = &[
+        "ok",
+        "invalid_url",
+        "resolve",
+        "tcp",
+        "timeout",
+        "tls",
+        "rejected",
+        "http_error",
+        "handshake",
+        "proxy",
+    ];
+
     /// A short, bounded name for metrics labels.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -43,6 +43,15 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// Every `kind()`.
+    pub const KINDS: &'static [&'static str] = &[
+        "frame_too_large",
+        "push_frame",
+        "gunzip",
+        "too_large",
+        "fetch_result",
+    ];
+
     /// A short, bounded name for metrics labels.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -43,6 +43,19 @@ pub enum End {
 }
 
 impl End {
+    /// Every `reason()`.
+    pub const REASONS: &'static [&'static str] = &[
+        "stream_ended",
+        "server_close",
+        "closed",
+        "error",
+        "frame_silence",
+        "msg_silence",
+        "send_failed",
+        "shutdown",
+        "writer_gone",
+    ];
+
     /// A short, bounded name for metrics labels and the `sessions` table.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -72,6 +72,19 @@ pub enum SignError {
 }
 
 impl SignError {
+    /// Every outcome counted in `chakal_sign_requests_total`: `ok`, then every `kind()`.
+    pub const OUTCOMES: &'static [&'static str] = &[
+        "ok",
+        "rate_limited",
+        "key_rejected",
+        "empty",
+        "too_large",
+        "malformed",
+        "incomplete",
+        "http_error",
+        "transport",
+    ];
+
     /// A short, bounded name for metrics labels.
     pub fn kind(&self) -> &'static str {
         match self {

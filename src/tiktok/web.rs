@@ -49,6 +49,19 @@ pub enum LookupError {
 }
 
 impl LookupError {
+    /// Every outcome counted in `chakal_lookups_total`: a lookup's two verdicts, then every
+    /// `kind()`.
+    pub const OUTCOMES: &'static [&'static str] = &[
+        "live",
+        "offline",
+        "not_found",
+        "age_restricted",
+        "blocked",
+        "http_error",
+        "transport",
+        "invalid",
+    ];
+
     /// A short, bounded name for metrics labels.
     pub fn kind(&self) -> &'static str {
         match self {
