@@ -148,10 +148,7 @@ fn push(
 ) -> Result<(), RedecodeError> {
     let table = row::table_of(event);
     let batch = batches.entry(table).or_insert_with(|| Batch::new(table));
-    if let Err(e) = batch.push(event) {
-        log::error!("bug: row not serialisable table={table} error={e}");
-        return Ok(());
-    }
+    batch.push(event);
     if batch.rows() >= BATCH_ROWS {
         flush(batches, client, summary, table)?;
     }

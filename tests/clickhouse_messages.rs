@@ -115,7 +115,7 @@ fn insert(client: &Client, events: &[Event], batch_rows: usize) -> BTreeMap<&'st
     for event in events {
         let table = table_of(event);
         let batch = batches.entry(table).or_insert_with(|| Batch::new(table));
-        batch.push(event).unwrap();
+        batch.push(event);
         *sent.entry(table).or_default() += 1;
         if batch.rows() >= batch_rows {
             flush(batch);

@@ -319,7 +319,7 @@ fn chat_rows(first_id: u64, n: u64, poison: Option<u64>) -> Vec<u8> {
     let mut body = Vec::new();
     for id in first_id..first_id + n {
         let mut line = Vec::new();
-        write_json_line(&chat_event(id), &mut line).unwrap();
+        write_json_line(&chat_event(id), &mut line);
         if Some(id) == poison {
             let text = String::from_utf8(line).unwrap();
             line = text

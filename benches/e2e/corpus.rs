@@ -135,7 +135,7 @@ pub fn ndjson(frames: &[Vec<u8>], batch_rows: usize) -> (Vec<Sealed>, usize) {
                     batches.last_mut().expect("just pushed")
                 }
             };
-            batch.push(&event).expect("rows serialise");
+            batch.push(&event);
             if batch.rows() >= batch_rows {
                 sealed.push(batch.take());
             }

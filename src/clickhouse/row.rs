@@ -1,27 +1,31 @@
-//! `Event` → table row: one `#[derive(Serialize)]` struct per table in `sql/`, fields 1:1 with
-//! its columns (a test pins this), borrowing from the event so nothing is copied twice.
+//! `Event` → table row: one struct per table in `sql/`, fields 1:1 with its columns (a test pins
+//! this), borrowing from the event so nothing is copied twice, written as a JSON line by
+//! `columns!` through `json`.
 //!
-//! The only serde types in the crate. Must not touch: I/O, protobuf.
+//! Must not touch: I/O, protobuf.
 //!
 //! Value forms chosen so every ClickHouse version reads them the same way:
 //! - `DateTime64(3, 'UTC')` columns get the string `"YYYY-MM-DD hh:mm:ss.mmm"` (UTC). A bare JSON
 //!   integer of milliseconds is read as *seconds* by recent servers and silently clamped.
-//! - `UInt64` ids are JSON integers written by serde_json from `u64`: exact, never via a float.
+//! - `UInt64` ids are JSON integers written from `u64`: exact, never via a float.
 
-use serde::{Serialize, Serializer};
-
+use super::json::{self, Object, Value as _};
 use crate::event::{ControlAction, Event, Meta, SocialKind, UserRef, Value};
 
 /// Milliseconds since the epoch, serialised as a ClickHouse `DateTime64(3)` text value in UTC.
 #[derive(Clone, Copy)]
 pub struct DateTime64(pub i64);
 
-impl Serialize for DateTime64 {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl json::Value for DateTime64 {
+    fn write(&self, out: &mut Vec<u8>) {
         // Digits written into a stack buffer, not `format!`: JSON stage −34 % instructions.
         match datetime_ms_bytes(self.0) {
-            Some(text) => s.serialize_str(std::str::from_utf8(&text).unwrap_or_default()),
-            None => s.serialize_str(&format_datetime_ms(self.0)),
+            Some(text) => {
+                out.push(b'"');
+                out.extend_from_slice(&text);
+                out.push(b'"');
+            }
+            None => format_datetime_ms(self.0).write(out),
         }
     }
 }
@@ -84,7 +88,6 @@ fn civil(ms: i64) -> (i64, i64, i64, i64, i64) {
     (year, month, day, sod, millis)
 }
 
-#[derive(Serialize)]
 pub struct UserCols<'a> {
     pub user_id: u64,
     pub unique_id: &'a str,
@@ -116,7 +119,6 @@ impl<'a> From<&'a UserRef> for UserCols<'a> {
 }
 
 /// Identity and time of the message a row comes from: the first columns of every event table.
-#[derive(Serialize)]
 pub struct Key {
     pub event_time: DateTime64,
     pub room_id: u64,
@@ -133,11 +135,8 @@ impl From<&Meta> for Key {
     }
 }
 
-#[derive(Serialize)]
 pub struct ChatRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub content: &'a str,
     pub language: &'a str,
@@ -147,20 +146,14 @@ pub struct ChatRow<'a> {
     pub emote_positions: Vec<i32>,
 }
 
-#[derive(Serialize)]
 pub struct EmoteChatRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub emote_ids: &'a [String],
 }
 
-#[derive(Serialize)]
 pub struct GiftRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub gift_id: u64,
     pub gift_name: &'a str,
@@ -175,31 +168,22 @@ pub struct GiftRow<'a> {
     pub diamonds: u64,
 }
 
-#[derive(Serialize)]
 pub struct LikeRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub count: u32,
     pub total: u64,
 }
 
-#[derive(Serialize)]
 pub struct MemberRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub action: i32,
     pub member_count: u32,
 }
 
-#[derive(Serialize)]
 pub struct SocialRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub kind: &'static str,
     pub action: i64,
@@ -210,9 +194,7 @@ pub struct SocialRow<'a> {
     pub display_key: &'a str,
 }
 
-#[derive(Serialize)]
 pub struct ViewerCountRow {
-    #[serde(flatten)]
     pub key: Key,
     pub viewers: u64,
     pub total_user: u64,
@@ -221,19 +203,14 @@ pub struct ViewerCountRow {
     pub top_viewer_scores: Vec<i64>,
 }
 
-#[derive(Serialize)]
 pub struct ControlRow {
-    #[serde(flatten)]
     pub key: Key,
     pub action: i32,
     pub action_name: &'static str,
 }
 
-#[derive(Serialize)]
 pub struct SubscriptionRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub sub_month: u32,
     pub subscribe_type: i32,
@@ -246,20 +223,15 @@ pub struct SubscriptionRow<'a> {
     pub package_id: &'a str,
 }
 
-#[derive(Serialize)]
 pub struct QuestionRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub question_id: u64,
     pub content: &'a str,
     pub answer_status: i32,
 }
 
-#[derive(Serialize)]
 pub struct EnvelopeRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
     pub envelope_id: &'a str,
     pub business_type: i32,
@@ -272,9 +244,7 @@ pub struct EnvelopeRow<'a> {
     pub is_super_fan_box: bool,
 }
 
-#[derive(Serialize)]
 pub struct PollRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
     pub poll_id: u64,
     pub message_type: i64,
@@ -287,9 +257,7 @@ pub struct PollRow<'a> {
     pub option_votes: Vec<i64>,
 }
 
-#[derive(Serialize)]
 pub struct GoalRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
     pub goal_id: u64,
     pub description: &'a str,
@@ -304,9 +272,7 @@ pub struct GoalRow<'a> {
     pub sub_goal_targets: Vec<i64>,
 }
 
-#[derive(Serialize)]
 pub struct RankUpdateRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
     pub group_type: i32,
     pub op_type: i32,
@@ -317,9 +283,7 @@ pub struct RankUpdateRow<'a> {
     pub texts: Vec<&'a str>,
 }
 
-#[derive(Serialize)]
 pub struct BattleRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
     pub battle_id: u64,
     pub action: i32,
@@ -336,9 +300,7 @@ pub struct BattleRow<'a> {
     pub host_scores: Vec<i64>,
 }
 
-#[derive(Serialize)]
 pub struct BattleArmiesRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
     pub battle_id: u64,
     pub trigger_reason: i32,
@@ -356,11 +318,8 @@ pub struct BattleArmiesRow<'a> {
 }
 
 /// The user columns are the pinned message's author; `operator_id` who pinned it.
-#[derive(Serialize)]
 pub struct RoomPinRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub operator_id: u64,
     pub action: i32,
@@ -371,30 +330,22 @@ pub struct RoomPinRow<'a> {
     pub display_duration_s: i64,
 }
 
-#[derive(Serialize)]
 pub struct DeletedMessagesRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
     pub deleted_msg_ids: &'a [u64],
     pub deleted_user_ids: &'a [u64],
 }
 
-#[derive(Serialize)]
 pub struct LiveIntroRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub intro_id: u64,
     pub content: &'a str,
     pub language: &'a str,
 }
 
-#[derive(Serialize)]
 pub struct RoomMessageRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub kind: &'static str,
     pub content: &'a str,
@@ -403,21 +354,16 @@ pub struct RoomMessageRow<'a> {
 }
 
 /// A message of a method without a table of its own; `data` is its decoded fields as JSON.
-#[derive(Serialize)]
 pub struct GenericEventRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
     pub method: &'a str,
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub display_key: &'a str,
     pub data: String,
 }
 
 /// The latest known state of a user; `seen_at` is the version ReplacingMergeTree keeps.
-#[derive(Serialize)]
 pub struct UserRow<'a> {
-    #[serde(flatten)]
     pub user: UserCols<'a>,
     pub sec_uid: &'a str,
     pub avatar_url: &'a str,
@@ -429,9 +375,7 @@ pub struct UserRow<'a> {
     pub seen_at: DateTime64,
 }
 
-#[derive(Serialize)]
 pub struct RawRow<'a> {
-    #[serde(flatten)]
     pub key: Key,
     pub method: &'a str,
     pub payload_b64: String,
@@ -441,28 +385,38 @@ pub struct RawRow<'a> {
 /// The decoded fields of an `Other` event as one JSON object.
 struct JsonFields<'a>(&'a [(&'static str, Value)]);
 
-impl Serialize for JsonFields<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, v)| (k, JsonValue(v))))
+impl json::Value for JsonFields<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        let mut o = Object::open(out);
+        for (key, value) in self.0 {
+            o.entry(key, &JsonValue(value));
+        }
+        o.close();
     }
 }
 
 struct JsonValue<'a>(&'a Value);
 
-impl Serialize for JsonValue<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl json::Value for JsonValue<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
         match self.0 {
-            Value::Int(n) => s.serialize_i64(*n),
-            Value::UInt(n) => s.serialize_u64(*n),
-            Value::Bool(b) => s.serialize_bool(*b),
-            Value::Text(t) => s.serialize_str(t),
-            Value::List(items) => s.collect_seq(items.iter().map(JsonValue)),
-            Value::Object(fields) => JsonFields(fields).serialize(s),
+            Value::Int(n) => n.write(out),
+            Value::UInt(n) => n.write(out),
+            Value::Bool(b) => b.write(out),
+            Value::Text(t) => t.write(out),
+            Value::List(items) => items.iter().map(JsonValue).collect::<Vec<_>>().write(out),
+            Value::Object(fields) => JsonFields(fields).write(out),
         }
     }
 }
 
-#[derive(Serialize)]
+/// The fields as JSON text, for a `String` column.
+fn fields_json(fields: &[(&'static str, Value)]) -> String {
+    let mut text = Vec::new();
+    JsonFields(fields).write(&mut text);
+    String::from_utf8(text).expect("the JSON writer writes UTF-8 only")
+}
+
 pub struct SessionRow<'a> {
     pub host: &'a str,
     pub room_id: u64,
@@ -475,7 +429,6 @@ pub struct SessionRow<'a> {
     pub updated_at: DateTime64,
 }
 
-#[derive(Serialize)]
 pub struct RoomRow<'a> {
     pub event_time: DateTime64,
     pub host: &'a str,
@@ -486,6 +439,84 @@ pub struct RoomRow<'a> {
     pub viewers: u64,
     pub likes: u64,
     pub total_viewers: u64,
+}
+
+/// A row's columns, written as `"name":value` pairs into an open JSON object.
+pub trait Columns {
+    fn put(&self, o: &mut Object);
+}
+
+/// One field of a row struct: a value is a column of the field's name; `Key` and `UserCols`
+/// are groups of columns, written in place.
+trait Column {
+    fn put(&self, name: &str, o: &mut Object);
+}
+
+impl<T: json::Value + ?Sized> Column for T {
+    fn put(&self, name: &str, o: &mut Object) {
+        o.field(name, self);
+    }
+}
+
+impl Column for Key {
+    fn put(&self, _: &str, o: &mut Object) {
+        Columns::put(self, o);
+    }
+}
+
+impl Column for UserCols<'_> {
+    fn put(&self, _: &str, o: &mut Object) {
+        Columns::put(self, o);
+    }
+}
+
+/// `Columns` for a row struct: each listed field under its own name, in the order given.
+macro_rules! columns {
+    ($($row:ty: $($field:ident),+;)+) => {$(
+        impl Columns for $row {
+            fn put(&self, o: &mut Object) {
+                $(Column::put(&self.$field, stringify!($field), o);)+
+            }
+        }
+    )+};
+}
+
+columns! {
+    UserCols<'_>: user_id, unique_id, nickname, is_moderator, is_subscriber, is_follower, is_friend, gifter_level, fan_club_level, is_top_gifter;
+    Key: event_time, room_id, msg_id;
+    ChatRow<'_>: key, user, content, language, mention_user_id, mention_user_ids, emote_ids, emote_positions;
+    EmoteChatRow<'_>: key, user, emote_ids;
+    GiftRow<'_>: key, user, gift_id, gift_name, gift_type, diamond_count, repeat_count, repeat_end, combo_count, group_id, to_user_id, is_final, diamonds;
+    LikeRow<'_>: key, user, count, total;
+    MemberRow<'_>: key, user, action, member_count;
+    SocialRow<'_>: key, user, kind, action, share_type, share_target, share_count, follow_count, display_key;
+    ViewerCountRow: key, viewers, total_user, popularity, top_viewer_ids, top_viewer_scores;
+    ControlRow: key, action, action_name;
+    SubscriptionRow<'_>: key, user, sub_month, subscribe_type, old_subscribe_status, subscribing_status, message_type, is_send, is_custom, gift_source, package_id;
+    QuestionRow<'_>: key, user, question_id, content, answer_status;
+    EnvelopeRow<'_>: key, envelope_id, business_type, sender_id, sender_name, diamond_count, people_count, unpack_at, display, is_super_fan_box;
+    PollRow<'_>: key, poll_id, message_type, kind, title, operator_id, end_type, option_indexes, option_texts, option_votes;
+    GoalRow<'_>: key, goal_id, description, status, contributor_id, contributor_unique_id, contribute_count, contribute_score, sub_goal_ids, sub_goal_types, sub_goal_progress, sub_goal_targets;
+    RankUpdateRow<'_>: key, group_type, op_type, priority, rank_types, own_ranks, scores, texts;
+    BattleRow<'_>: key, battle_id, action, status, battle_type, channel_id, start_time, duration_s, host_ids, host_unique_ids, host_nicknames, host_team_ids, host_results, host_scores;
+    BattleArmiesRow<'_>: key, battle_id, trigger_reason, from_user_id, gift_id, gift_count, repeat_count, total_diamond_count, host_ids, host_scores, member_host_ids, member_user_ids, member_nicknames, member_scores;
+    RoomPinRow<'_>: key, user, operator_id, action, pinned_msg_id, pinned_method, pinned_content, pin_time, display_duration_s;
+    DeletedMessagesRow<'_>: key, deleted_msg_ids, deleted_user_ids;
+    LiveIntroRow<'_>: key, user, intro_id, content, language;
+    RoomMessageRow<'_>: key, user, kind, content, language, code;
+    GenericEventRow<'_>: key, method, user, display_key, data;
+    UserRow<'_>: user, sec_uid, avatar_url, follower_count, following_count, verified, room_id, msg_id, seen_at;
+    RawRow<'_>: key, method, payload_b64, decode_error;
+    SessionRow<'_>: host, room_id, connected_at, ended_at, end_reason, frames, messages, bytes, updated_at;
+    RoomRow<'_>: event_time, host, room_id, source, status, title, viewers, likes, total_viewers;
+}
+
+/// Appends `row` as one JSON line.
+fn line(out: &mut Vec<u8>, row: &impl Columns) {
+    let mut o = Object::open(out);
+    row.put(&mut o);
+    o.close();
+    out.push(b'\n');
 }
 
 fn social_kind(kind: SocialKind) -> &'static str {
@@ -576,11 +607,11 @@ pub fn table_of(event: &Event) -> &'static str {
 }
 
 /// Appends the event's row as one JSON line to `out`.
-pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<()> {
+pub fn write_json_line(event: &Event, out: &mut Vec<u8>) {
     let w = &mut *out;
     let key = Key::from(event.meta());
     match event {
-        Event::Chat(e) => serde_json::to_writer(
+        Event::Chat(e) => line(
             w,
             &ChatRow {
                 key,
@@ -593,7 +624,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 emote_positions: e.emotes.iter().map(|x| x.index).collect(),
             },
         ),
-        Event::EmoteChat(e) => serde_json::to_writer(
+        Event::EmoteChat(e) => line(
             w,
             &EmoteChatRow {
                 key,
@@ -601,7 +632,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 emote_ids: &e.emote_ids,
             },
         ),
-        Event::Gift(e) => serde_json::to_writer(
+        Event::Gift(e) => line(
             w,
             &GiftRow {
                 key,
@@ -619,7 +650,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 diamonds: e.diamonds,
             },
         ),
-        Event::Like(e) => serde_json::to_writer(
+        Event::Like(e) => line(
             w,
             &LikeRow {
                 key,
@@ -628,7 +659,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 total: e.total,
             },
         ),
-        Event::Member(e) => serde_json::to_writer(
+        Event::Member(e) => line(
             w,
             &MemberRow {
                 key,
@@ -637,7 +668,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 member_count: e.member_count,
             },
         ),
-        Event::Social(e) => serde_json::to_writer(
+        Event::Social(e) => line(
             w,
             &SocialRow {
                 key,
@@ -651,7 +682,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 display_key: &e.display_key,
             },
         ),
-        Event::ViewerCount(e) => serde_json::to_writer(
+        Event::ViewerCount(e) => line(
             w,
             &ViewerCountRow {
                 key,
@@ -662,7 +693,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 top_viewer_scores: e.top_viewers.iter().map(|v| v.score).collect(),
             },
         ),
-        Event::Control(e) => serde_json::to_writer(
+        Event::Control(e) => line(
             w,
             &ControlRow {
                 key,
@@ -670,7 +701,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 action_name: control_name(e.action),
             },
         ),
-        Event::Subscription(e) => serde_json::to_writer(
+        Event::Subscription(e) => line(
             w,
             &SubscriptionRow {
                 key,
@@ -686,7 +717,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 package_id: &e.package_id,
             },
         ),
-        Event::Question(e) => serde_json::to_writer(
+        Event::Question(e) => line(
             w,
             &QuestionRow {
                 key,
@@ -696,7 +727,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 answer_status: e.answer_status,
             },
         ),
-        Event::Envelope(e) => serde_json::to_writer(
+        Event::Envelope(e) => line(
             w,
             &EnvelopeRow {
                 key,
@@ -711,7 +742,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 is_super_fan_box: e.is_super_fan_box,
             },
         ),
-        Event::Poll(e) => serde_json::to_writer(
+        Event::Poll(e) => line(
             w,
             &PollRow {
                 key,
@@ -726,7 +757,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 option_votes: e.options.iter().map(|o| o.votes).collect(),
             },
         ),
-        Event::Goal(e) => serde_json::to_writer(
+        Event::Goal(e) => line(
             w,
             &GoalRow {
                 key,
@@ -743,7 +774,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 sub_goal_targets: e.sub_goals.iter().map(|g| g.target).collect(),
             },
         ),
-        Event::RankUpdate(e) => serde_json::to_writer(
+        Event::RankUpdate(e) => line(
             w,
             &RankUpdateRow {
                 key,
@@ -756,7 +787,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 texts: e.ranks.iter().map(|r| r.text.as_str()).collect(),
             },
         ),
-        Event::Battle(e) => serde_json::to_writer(
+        Event::Battle(e) => line(
             w,
             &BattleRow {
                 key,
@@ -775,7 +806,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 host_scores: e.hosts.iter().map(|h| h.score).collect(),
             },
         ),
-        Event::BattleArmies(e) => serde_json::to_writer(
+        Event::BattleArmies(e) => line(
             w,
             &BattleArmiesRow {
                 key,
@@ -794,7 +825,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 member_scores: e.members.iter().map(|m| m.score).collect(),
             },
         ),
-        Event::RoomPin(e) => serde_json::to_writer(
+        Event::RoomPin(e) => line(
             w,
             &RoomPinRow {
                 key,
@@ -808,7 +839,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 display_duration_s: e.display_duration_s,
             },
         ),
-        Event::ImDelete(e) => serde_json::to_writer(
+        Event::ImDelete(e) => line(
             w,
             &DeletedMessagesRow {
                 key,
@@ -816,7 +847,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 deleted_user_ids: &e.user_ids,
             },
         ),
-        Event::LiveIntro(e) => serde_json::to_writer(
+        Event::LiveIntro(e) => line(
             w,
             &LiveIntroRow {
                 key,
@@ -826,7 +857,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 language: &e.language,
             },
         ),
-        Event::RoomText(e) => serde_json::to_writer(
+        Event::RoomText(e) => line(
             w,
             &RoomMessageRow {
                 key,
@@ -837,17 +868,17 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 code: e.code,
             },
         ),
-        Event::Other(e) => serde_json::to_writer(
+        Event::Other(e) => line(
             w,
             &GenericEventRow {
                 key,
                 method: &e.method,
                 user: (&e.user).into(),
                 display_key: &e.display_key,
-                data: serde_json::to_string(&JsonFields(&e.fields))?,
+                data: fields_json(&e.fields),
             },
         ),
-        Event::User(e) => serde_json::to_writer(
+        Event::User(e) => line(
             w,
             &UserRow {
                 user: (&e.user).into(),
@@ -861,7 +892,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 seen_at: DateTime64(e.meta.time_ms),
             },
         ),
-        Event::Raw(e) => serde_json::to_writer(
+        Event::Raw(e) => line(
             w,
             &RawRow {
                 key,
@@ -870,7 +901,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 decode_error: e.error.as_deref().unwrap_or(""),
             },
         ),
-        Event::Session(e) => serde_json::to_writer(
+        Event::Session(e) => line(
             w,
             &SessionRow {
                 host: &e.host,
@@ -884,7 +915,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 updated_at: key.event_time,
             },
         ),
-        Event::Room(e) => serde_json::to_writer(
+        Event::Room(e) => line(
             w,
             &RoomRow {
                 event_time: key.event_time,
@@ -898,9 +929,7 @@ pub fn write_json_line(event: &Event, out: &mut Vec<u8>) -> serde_json::Result<(
                 total_viewers: e.total_viewers,
             },
         ),
-    }?;
-    out.push(b'\n');
-    Ok(())
+    }
 }
 
 /// Standard base64 with padding (RFC 4648 §4).
@@ -1264,7 +1293,7 @@ mod tests {
             messages: 0,
             bytes: 0,
         });
-        write_json_line(&open, &mut line).unwrap();
+        write_json_line(&open, &mut line);
         assert_eq!(
             String::from_utf8(line).unwrap(),
             "{\"host\":\"someone\",\"room_id\":7,\"connected_at\":\"2024-05-29 16:26:40.123\",\"ended_at\":null,\"end_reason\":\"open\",\"frames\":0,\"messages\":0,\"bytes\":0,\"updated_at\":\"2024-05-29 16:26:40.123\"}\n"
@@ -1282,7 +1311,7 @@ mod tests {
         for event in events {
             let table = table_of(&event);
             let mut line = Vec::new();
-            write_json_line(&event, &mut line).unwrap();
+            write_json_line(&event, &mut line);
             let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
             let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
             let mut cols = insert_columns(table);
