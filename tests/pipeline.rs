@@ -111,7 +111,10 @@ fn demo_lands_in_every_core_table_and_sigterm_loses_nothing() {
         ));
         assert_eq!(dupes.trim(), "0", "duplicates in {table}");
     }
-    assert!(log.contains("flushed table=chat"), "each flush is logged");
+    assert!(
+        log.contains("flushed database=demo table=chat"),
+        "each flush is logged"
+    );
 }
 
 fn common(msg_id: u64) -> Option<CommonMessageData> {
