@@ -15,6 +15,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
 use crate::clickhouse::batch::Batch;
 use crate::clickhouse::client::{Client, InsertError};
 use crate::clickhouse::row;
@@ -127,7 +130,7 @@ fn parse_row(line: &str, line_no: usize) -> Result<(u64, BaseProtoMessage), Rede
         .ok_or_else(|| bad("msg_id"))?;
     let method = field("method").ok_or_else(|| bad("method"))?.to_string();
     let payload = field("payload_b64")
-        .and_then(base64_decode)
+        .and_then(|b64| BASE64.decode(b64).ok())
         .ok_or_else(|| bad("payload_b64"))?;
     Ok((
         room_id,
@@ -175,50 +178,4 @@ fn flush(
     *summary.rows.entry(table).or_default() += sealed.rows;
     log::debug!("redecode flushed table={table} rows={}", sealed.rows);
     Ok(())
-}
-
-/// Standard base64 (RFC 4648 §4, as ClickHouse's `base64Encode` writes it); `None` if malformed.
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let sextet = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let body = s.trim_end_matches('=').as_bytes();
-    if body.len() % 4 == 1 || s.len() - body.len() > 2 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(body.len() * 3 / 4);
-    for chunk in body.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= sextet(c)? << (18 - 6 * i);
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..chunk.len() - 1]);
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_round_trips_with_the_row_encoder() {
-        for len in 0..40u8 {
-            let data: Vec<u8> = (0..len)
-                .map(|i| i.wrapping_mul(37).wrapping_add(200))
-                .collect();
-            assert_eq!(base64_decode(&row::base64(&data)), Some(data));
-        }
-        assert_eq!(base64_decode("Zm9vYmFy"), Some(b"foobar".to_vec()));
-        assert_eq!(base64_decode("Zm9v!mFy"), None);
-        assert_eq!(base64_decode("Z"), None);
-    }
 }

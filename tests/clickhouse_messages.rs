@@ -13,9 +13,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use chakal_ingest::clickhouse::batch::Batch;
 use chakal_ingest::clickhouse::client::Client;
-use chakal_ingest::clickhouse::row::{self, table_of, TABLES};
+use chakal_ingest::clickhouse::row::{table_of, TABLES};
 use chakal_ingest::clickhouse::schema::{self, MIGRATIONS};
 use chakal_ingest::config::{ClickHouseConn, RawMessages, Secret};
 use chakal_ingest::event::Event;
@@ -65,7 +67,7 @@ fn fixture_messages() -> Option<Vec<(u64, BaseProtoMessage)>> {
                     s("room_id").parse().unwrap(),
                     BaseProtoMessage {
                         method: s("method"),
-                        payload: redecode::base64_decode(&s("payload_b64")).unwrap().into(),
+                        payload: BASE64.decode(s("payload_b64")).unwrap().into(),
                         msg_id: s("msg_id").parse().unwrap(),
                         ..Default::default()
                     },
@@ -260,7 +262,7 @@ fn raw_store_is_lossless_and_smaller_than_base64() {
         let id: u64 = id.parse().unwrap();
         assert_eq!(
             b64,
-            row::base64(&by_id[&id].payload),
+            BASE64.encode(&by_id[&id].payload),
             "payload of {id} byte-exact"
         );
     }

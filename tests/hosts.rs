@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use support::loopback::{live_page, Answer, HttpFake};
-use support::{temp_dir, wait_for, Ingester};
+use support::{state_dirs, temp_dir, wait_for, Ingester};
 
 fn readers(ing: &Ingester) -> Vec<(String, String)> {
     let (code, body) = ing.get("/healthz");
@@ -68,6 +68,7 @@ fn sighup_adds_and_removes_hosts_without_touching_the_others() {
         ("LOG_LEVEL", "Debug".to_string()),
     ]
     .into_iter()
+    .chain(state_dirs())
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let mut ing = Ingester::start(&[], &env);

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use support::loopback::{signed_fetch, Answer, HttpFake, Proxy, PushFake};
-use support::{wait_for, Ingester};
+use support::{state_dirs, wait_for, Ingester};
 
 const ROOM: u64 = 7140000000000000001;
 const SIGN_KEY: &str = "signkey-5ecret-k3y";
@@ -95,6 +95,7 @@ fn env(w: &World, proxy_password: &str) -> HashMap<String, String> {
         ("LOG_LEVEL", "Trace".to_string()),
     ]
     .into_iter()
+    .chain(state_dirs())
     .map(|(k, v)| (k.to_string(), v))
     .collect()
 }

@@ -248,6 +248,8 @@ struct MaxRate {
     clickhouse_cpu: f64,
     limit_clickhouse_cpu: f64,
     process_cpu: f64,
+    /// Share of the run (start to last row landed) the writer spent inside inserts, %.
+    writer_in_inserts: f64,
 }
 
 /// b (and the memory of c during it): per run, ClickHouse's own rate on the NDJSON, then the
@@ -311,6 +313,7 @@ fn max_rate(s: &Settings, ch: &ClickHouse, work: &std::path::Path, frames: &[Vec
         ));
         let fake = fake(one_room(frames), None);
         let driver = Sampler::start(std::process::id(), Duration::from_millis(100));
+        let started = Instant::now();
         let mut ing = Ingester::start(&fake, &ch.url(), &db, work, &[]);
         let sampler = Sampler::start(ing.pid(), Duration::from_millis(100));
         let ch_sampler = Sampler::start(ch_pid, Duration::from_millis(100));
@@ -327,6 +330,10 @@ fn max_rate(s: &Settings, ch: &ClickHouse, work: &std::path::Path, frames: &[Vec
         let from = crossing(&series, 0.1 * messages as f64).expect("rows landed");
         let to = crossing(&series, 0.9 * messages as f64).expect("rows landed");
         let steady: Vec<Sample> = between(&samples, from, to);
+        let run_s = series
+            .last()
+            .map_or(0.0, |(t, _)| (*t - started).as_secs_f64());
+        let in_inserts = metric_sum(&ing.metrics(), "chakal_insert_duration_seconds_sum");
         runs.push(MaxRate {
             ingester: sustained_rate(&series, messages as f64),
             limit,
@@ -337,6 +344,7 @@ fn max_rate(s: &Settings, ch: &ClickHouse, work: &std::path::Path, frames: &[Vec
             clickhouse_cpu: cpu_percent(&between(&ch_samples, from, to)),
             limit_clickhouse_cpu,
             process_cpu: cpu_percent(&between(&driver_samples, from, to)),
+            writer_in_inserts: 100.0 * in_inserts / run_s.max(f64::EPSILON),
         });
         sampler.stop();
         let status = ing.stop();
@@ -366,6 +374,7 @@ fn max_rate(s: &Settings, ch: &ClickHouse, work: &std::path::Path, frames: &[Vec
         clickhouse_cpu: m(|r| r.clickhouse_cpu),
         limit_clickhouse_cpu: m(|r| r.limit_clickhouse_cpu),
         process_cpu: m(|r| r.process_cpu),
+        writer_in_inserts: m(|r| r.writer_in_inserts),
     }
 }
 
@@ -736,8 +745,8 @@ fn report(
     }
     if let Some(b) = b {
         out.push_str(&format!(
-            "\nCPU during b, in % of one core: ingester {:.0}, ClickHouse {:.0} (alone with the trivial client: {:.0}), fake TikTok + this driver {:.0}.\n",
-            b.ingester_cpu, b.clickhouse_cpu, b.limit_clickhouse_cpu, b.process_cpu
+            "\nCPU during b, in % of one core: ingester {:.0}, ClickHouse {:.0} (alone with the trivial client: {:.0}), fake TikTok + this driver {:.0}. The writer spent {:.0} % of the run inside inserts.\n",
+            b.ingester_cpu, b.clickhouse_cpu, b.limit_clickhouse_cpu, b.process_cpu, b.writer_in_inserts
         ));
     }
     if let Some(c) = c {

@@ -147,6 +147,19 @@ impl Drop for Ingester {
     }
 }
 
+/// SPOOL_DIR and DEAD_LETTER_DIR in a fresh temp dir: an ingester left on the defaults would
+/// share `./data/spool` (and its lock) with every other test's.
+pub fn state_dirs() -> [(&'static str, String); 2] {
+    let data = temp_dir("data");
+    [
+        ("SPOOL_DIR", data.join("spool").display().to_string()),
+        (
+            "DEAD_LETTER_DIR",
+            data.join("dead-letter").display().to_string(),
+        ),
+    ]
+}
+
 /// The environment for an ingester writing into `database` of `ch`, with its spool and
 /// dead-letter directories in a fresh temp dir (override them in `extra`).
 pub fn ingester_env(
@@ -154,18 +167,13 @@ pub fn ingester_env(
     database: &str,
     extra: &[(&str, &str)],
 ) -> HashMap<String, String> {
-    let data = temp_dir("data");
     let mut env: HashMap<String, String> = [
         ("CLICKHOUSE_CONN", format!("{}/{database}", ch.url())),
         ("HTTP_ADDR", "127.0.0.1:0".to_string()),
         ("LOG_LEVEL", "Debug".to_string()),
-        ("SPOOL_DIR", data.join("spool").display().to_string()),
-        (
-            "DEAD_LETTER_DIR",
-            data.join("dead-letter").display().to_string(),
-        ),
     ]
     .into_iter()
+    .chain(state_dirs())
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     for (k, v) in extra {
