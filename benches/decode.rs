@@ -19,11 +19,6 @@ use chakal_ingest::tiktok::frame::{self, FrameKind};
 use chakal_ingest::tiktok::proto::WebcastPushFrame;
 use prost::Message;
 
-/// The shipped binary's allocator (`src/alloc.rs`), so the figures are the ingester's; also the
-/// allocator of `benches/e2e`, which includes this file.
-#[global_allocator]
-static HEAP: chakal_ingest::alloc::Allocator = chakal_ingest::alloc::Allocator;
-
 /// One pass of a stage over the corpus; returns (messages, output bytes) so nothing is optimised away.
 type Stage = fn(&[Vec<u8>], &[Vec<u8>]) -> (usize, usize);
 
@@ -215,7 +210,6 @@ pub fn table(d: &Decode) -> String {
 
 #[allow(dead_code)] // `benches/e2e` includes this file for `measure`; main runs when built alone
 fn main() {
-    chakal_ingest::alloc::configure();
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
     let frames = load_corpus(quick);
     let d = measure(&frames, if quick { 1 } else { env_or("BENCH_RUNS", 7) });

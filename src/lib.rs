@@ -10,7 +10,6 @@
 //!
 //! Modules, in reading order:
 
-pub mod alloc;
 pub mod app;
 pub mod clickhouse;
 pub mod config;

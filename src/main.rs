@@ -16,9 +16,6 @@ use chakal_ingest::config::Config;
 use chakal_ingest::redecode;
 use chakal_ingest::shutdown::Shutdown;
 
-#[global_allocator]
-static HEAP: chakal_ingest::alloc::Allocator = chakal_ingest::alloc::Allocator;
-
 const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema | redecode [METHOD...] | healthcheck]
   run            capture TIKTOK_HOST (or the DEBUG_MODE demo) into ClickHouse until SIGTERM (default)
   replay FILE..  ingest capture files ([u32 BE length][PushFrame] records) and exit
@@ -29,7 +26,6 @@ const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema | redec
 Configuration comes from the environment; see env.sample.";
 
 fn main() -> ExitCode {
-    chakal_ingest::alloc::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match args.first().map(String::as_str) {
         None | Some("run") => Command::Run,

@@ -92,7 +92,6 @@ impl Settings {
 }
 
 fn main() {
-    chakal_ingest::alloc::configure();
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
     let runs = if quick {
         1

@@ -111,6 +111,8 @@ pub struct Writer {
     /// The migrations still have to be applied before anything is inserted.
     schema_pending: bool,
     summary: Summary,
+    /// When freed memory was last handed back to the OS.
+    trimmed: Instant,
 }
 
 /// Rows written since the last info-level summary line.
@@ -131,6 +133,8 @@ const MIN_INSERT_BUDGET: Duration = Duration::from_millis(200);
 const STUCK_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Events taken from the channel one after the other before the timers are looked at again.
 const BURST: usize = 1000;
+/// How often freed heap memory is handed back to the OS (`release_free_memory`).
+const TRIM_EVERY: Duration = Duration::from_secs(1);
 /// The writer's nap after a burst (it adds at most this to an event's latency).
 const LINGER: Duration = Duration::from_millis(1);
 
@@ -165,6 +169,7 @@ impl Writer {
                 since: Instant::now(),
                 rows: HashMap::new(),
             },
+            trimmed: Instant::now(),
         }
     }
 
@@ -708,6 +713,10 @@ impl Writer {
     }
 
     fn log_summary(&mut self, force: bool) {
+        if self.trimmed.elapsed() >= TRIM_EVERY {
+            release_free_memory();
+            self.trimmed = Instant::now();
+        }
         if !force && self.summary.since.elapsed() < SUMMARY_EVERY {
             return;
         }
@@ -731,6 +740,24 @@ impl Writer {
         };
     }
 }
+
+/// Hands the free pages of the heap back to the OS. Readers allocate each event's strings and
+/// the writer frees them, so glibc's heaps fill with free pages between live blocks that it
+/// keeps resident; `malloc_trim` releases them (steady RSS at 10 000 events/s: 24 → 20 MB).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    extern "C" {
+        fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+    }
+    // SAFETY: glibc's malloc_trim takes no pointer and only walks the allocator's own lists;
+    // it is thread-safe (it locks each arena).
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
 
 #[cfg(test)]
 mod tests {
