@@ -1,9 +1,9 @@
 //! The `chakal-ingest` binary: parses the command line, reads the configuration, sets up the
 //! logger and signals, runs the app, and turns the result into an exit code — the only place
-//! that exits: 0 done, 1 runtime failure, 2 bad configuration or usage (a bad variable, a
-//! directory a variable names that cannot be used, or a `SPOOL_DIR` another process holds:
-//! restarting cannot help until someone acts). The error that stops the process reaches stderr
-//! whatever LOG_LEVEL says.
+//! that exits: 0 done, 1 runtime failure (including a `SPOOL_DIR` another process holds: that
+//! process may be a `replay` that ends, so a supervisor's restart can succeed), 2 bad
+//! configuration or usage (a bad variable, or a directory a variable names that cannot be
+//! used). The error that stops the process reaches stderr whatever LOG_LEVEL says.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -132,15 +132,13 @@ fn fatal(message: &str) {
     }
 }
 
-/// 2 when a directory named by a variable (SPOOL_DIR, DEAD_LETTER_DIR) cannot be used or the
-/// spool directory is another process's: configuration errors, which restarting cannot fix; 1
-/// for every other failure.
+/// 2 when a directory named by a variable (SPOOL_DIR, DEAD_LETTER_DIR) cannot be used: a
+/// configuration error, which restarting cannot fix; 1 for every other failure, among them a
+/// spool directory another process holds (it may be a `replay` that ends; restarting then helps).
 fn exit_code(e: &anyhow::Error) -> u8 {
     let bad_dir = e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref(),
-            Some(SpoolError::Dir { .. } | SpoolError::Locked { .. })
-        ) || matches!(cause.downcast_ref(), Some(DeadLetterError::Dir { .. }))
+        matches!(cause.downcast_ref(), Some(SpoolError::Dir { .. }))
+            || matches!(cause.downcast_ref(), Some(DeadLetterError::Dir { .. }))
     });
     if bad_dir {
         2

@@ -47,7 +47,7 @@ pub enum RedecodeError {
     #[error(
         "row {line} of raw_messages is not what redecode expects ({what}); is the schema current?"
     )]
-    BadRow { line: usize, what: &'static str },
+    BadRow { line: usize, what: String },
 }
 
 /// What a redecode did.
@@ -116,11 +116,12 @@ pub fn run(client: &Client, methods: &[String]) -> Result<Summary, RedecodeError
 }
 
 fn parse_row(line: &str, line_no: usize) -> Result<(u64, BaseProtoMessage), RedecodeError> {
-    let bad = |what| RedecodeError::BadRow {
+    let bad = |what: &str| RedecodeError::BadRow {
         line: line_no,
-        what,
+        what: what.to_string(),
     };
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|_| bad("not JSON"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| bad(&format!("not JSON: {e}")))?;
     let field = |k: &str| v.get(k).and_then(|x| x.as_str());
     let room_id = field("room_id")
         .and_then(|s| s.parse().ok())
@@ -129,9 +130,9 @@ fn parse_row(line: &str, line_no: usize) -> Result<(u64, BaseProtoMessage), Rede
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("msg_id"))?;
     let method = field("method").ok_or_else(|| bad("method"))?.to_string();
-    let payload = field("payload_b64")
-        .and_then(|b64| BASE64.decode(b64).ok())
-        .ok_or_else(|| bad("payload_b64"))?;
+    let payload = BASE64
+        .decode(field("payload_b64").ok_or_else(|| bad("payload_b64"))?)
+        .map_err(|e| bad(&format!("payload_b64: {e}")))?;
     Ok((
         room_id,
         BaseProtoMessage {

@@ -546,7 +546,7 @@ fn a_spooled_batch_lands_in_the_database_it_was_spooled_for() {
 }
 
 /// Issue "two instances sharing one SPOOL_DIR lose and duplicate rows": a second ingester (or
-/// a `replay`) on the same SPOOL_DIR stops at startup with exit code 2 and says why, and the
+/// a `replay`) on the same SPOOL_DIR stops at startup with exit code 1 and says why, and the
 /// first one loses nothing.
 #[test]
 fn a_second_process_on_the_same_spool_dir_stops_at_startup() {
@@ -565,7 +565,7 @@ fn a_second_process_on_the_same_spool_dir_stops_at_startup() {
         let mut second = Ingester::start(&args, &env);
         let status = second.wait(Duration::from_secs(30));
         let log = second.log();
-        assert_eq!(status.code(), Some(2), "{args:?}: {log}");
+        assert_eq!(status.code(), Some(1), "{args:?}: {log}");
         assert!(
             log.contains(&format!(
                 "spool directory {} (SPOOL_DIR) is in use",

@@ -9,7 +9,8 @@ local_url=${1:?usage: tools/query.sh LOCAL_CLICKHOUSE_URL}
 conn=${CLICKHOUSE_CONN:-$local_url/chakal}
 user=default password='' database=chakal
 
-decode() { printf '%b' "${1//%/\\x}"; }
+# Percent-decoding as the ingester does it (only %XX is special; backslashes are plain text).
+decode() { python3 -c 'import sys, urllib.parse; sys.stdout.write(urllib.parse.unquote(sys.argv[1]))' "$1"; }
 trim() {
     local s=$1
     s=${s#"${s%%[![:space:]]*}"}

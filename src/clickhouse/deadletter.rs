@@ -37,12 +37,21 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    /// Creates the directory now, so a bad `DEAD_LETTER_DIR` is a startup error.
+    /// Creates the directory now and checks it takes a file, so a bad or read-only
+    /// `DEAD_LETTER_DIR` is a startup error, not rows lost at the first refusal.
     pub fn open(dir: &Path) -> Result<DeadLetter, DeadLetterError> {
-        fs::create_dir_all(dir).map_err(|source| DeadLetterError::Dir {
+        let bad_dir = |source| DeadLetterError::Dir {
             dir: dir.to_path_buf(),
             source,
-        })?;
+        };
+        fs::create_dir_all(dir).map_err(bad_dir)?;
+        let probe = dir.join(".writable");
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&probe)
+            .map_err(bad_dir)?;
+        fs::remove_file(&probe).map_err(bad_dir)?;
         Ok(DeadLetter {
             dir: dir.to_path_buf(),
         })

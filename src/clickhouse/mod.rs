@@ -38,7 +38,7 @@ pub mod cluster;
 pub mod deadletter;
 #[cfg(test)]
 mod fake;
-pub mod json;
+pub(crate) mod json;
 pub mod row;
 pub mod schema;
 pub mod spool;

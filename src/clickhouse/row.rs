@@ -445,7 +445,7 @@ pub struct RoomRow<'a> {
 }
 
 /// A row's columns, written as `"name":value` pairs into an open JSON object.
-pub trait Columns {
+trait Columns {
     fn put(&self, o: &mut Object);
 }
 

@@ -449,10 +449,11 @@ impl Header {
         })
     }
 
-    /// The length the whole file must have.
-    fn file_len(&self) -> u64 {
+    /// The length the whole file must have; `None` when the header announces more than a u64
+    /// can count (a corrupt header).
+    fn file_len(&self) -> Option<u64> {
         let fields = self.table_len + self.token_len + self.database_len.unwrap_or(0);
-        (self.len + fields + TRAILER_LEN) as u64 + self.body_len
+        ((self.len + fields + TRAILER_LEN) as u64).checked_add(self.body_len)
     }
 }
 
@@ -468,25 +469,25 @@ fn check_header(path: &Path) -> Result<(u64, i64), String> {
         .read_to_end(&mut head)
         .map_err(|e| format!("cannot read: {e}"))?;
     let header = Header::parse(&head)?;
-    if header.file_len() != len {
-        return Err(format!(
-            "{len} bytes, but its header announces {}",
-            header.file_len()
-        ));
-    }
+    check_len(&header, len)?;
     Ok((len, header.created_ms))
+}
+
+/// The file is as long as its header says.
+fn check_len(header: &Header, len: u64) -> Result<(), String> {
+    match header.file_len() {
+        Some(announced) if announced == len => Ok(()),
+        Some(announced) => Err(format!("{len} bytes, but its header announces {announced}")),
+        None => Err(format!(
+            "{len} bytes, but its header announces more than 2^64"
+        )),
+    }
 }
 
 /// A whole file → the batch and when it was spooled; every field is checked.
 fn decode(bytes: &[u8]) -> Result<(Spooled, i64), String> {
     let header = Header::parse(bytes)?;
-    if header.file_len() != bytes.len() as u64 {
-        return Err(format!(
-            "{} bytes, but its header announces {}",
-            bytes.len(),
-            header.file_len()
-        ));
-    }
+    check_len(&header, bytes.len() as u64)?;
     let (content, trailer) = bytes.split_at(bytes.len() - TRAILER_LEN);
     if &trailer[4..] != END {
         return Err("no end magic".into());
@@ -667,6 +668,15 @@ mod tests {
             files(&tmp.0).contains(&format!("{:020}.batch", 9)),
             "numbering goes on after the highest seen"
         );
+    }
+
+    /// A header announcing a body near 2^64 bytes is a corrupt file, not an overflow.
+    #[test]
+    fn a_header_announcing_an_impossible_length_is_corrupt() {
+        let mut bytes = encode("chakal", &batch("likes", 2), 5);
+        bytes[HEADER_LEN - 8..HEADER_LEN].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
+        let error = decode(&bytes).expect_err("impossible length");
+        assert!(error.contains("more than 2^64"), "{error}");
     }
 
     #[test]

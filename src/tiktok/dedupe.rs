@@ -33,15 +33,16 @@ const MAX_LOAD_PER_1024: usize = 819;
 const FIRST_SLOTS: usize = 1024;
 
 impl Dedupe {
-    /// Remembers up to `capacity` ids (fewer than 2^32); the memory grows with the ids seen, not
-    /// reserved at once (reserving 100 000 ids cost every reader 1.2 MB as soon as its ids
-    /// spread over the table: 200 quiet rooms took 266 MB of RSS, now 61 MB).
+    /// Remembers up to `capacity` ids (at most ≈ 3.4·10^9, so the index stays within 2^32
+    /// slots); the memory grows with the ids seen, not reserved at once (reserving 100 000 ids
+    /// cost every reader 1.2 MB as soon as its ids spread over the table: 200 quiet rooms took
+    /// 266 MB of RSS, now 61 MB).
     pub fn new(capacity: usize) -> Dedupe {
         Dedupe {
             ring: Vec::new(),
             oldest: 0,
             slots: vec![0; FIRST_SLOTS],
-            capacity: capacity.clamp(1, u32::MAX as usize - 1),
+            capacity: capacity.clamp(1, u32::MAX as usize / 1024 * MAX_LOAD_PER_1024),
         }
     }
 
