@@ -482,6 +482,81 @@ impl Default for Metrics {
 mod tests {
     use super::*;
 
+    /// The string literals in the body of the method that `signature` opens in `source`.
+    fn returned_labels(source: &str, signature: &str) -> Vec<String> {
+        let Some(start) = source.find(signature) else {
+            return Vec::new();
+        };
+        let body = &source[start..];
+        let body = &body[..body.find("\n    }\n").unwrap_or(body.len())];
+        body.split('"')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect()
+    }
+
+    /// Each label list that `init_labels` creates at 0 holds every value its `kind()` (or
+    /// `reason()`) returns, so a new variant cannot go missing from the zero series.
+    #[test]
+    fn label_lists_hold_every_value_their_kind_returns() {
+        use crate::clickhouse::client::InsertError;
+        use crate::tiktok::{
+            connect::ConnectError, frame::DecodeError, live::End, sign::SignError, web::LookupError,
+        };
+        let checks: [(&str, &str, &str, &[&str]); 6] = [
+            (
+                "client.rs",
+                include_str!("clickhouse/client.rs"),
+                "pub fn kind(&self)",
+                InsertError::KINDS,
+            ),
+            (
+                "frame.rs",
+                include_str!("tiktok/frame.rs"),
+                "pub fn kind(&self)",
+                DecodeError::KINDS,
+            ),
+            (
+                "connect.rs",
+                include_str!("tiktok/connect.rs"),
+                "pub fn kind(&self)",
+                ConnectError::OUTCOMES,
+            ),
+            (
+                "sign.rs",
+                include_str!("tiktok/sign.rs"),
+                "pub fn kind(&self)",
+                SignError::OUTCOMES,
+            ),
+            (
+                "web.rs",
+                include_str!("tiktok/web.rs"),
+                "pub fn kind(&self)",
+                LookupError::OUTCOMES,
+            ),
+            (
+                "live.rs",
+                include_str!("tiktok/live.rs"),
+                "pub fn reason(&self)",
+                End::REASONS,
+            ),
+        ];
+        for (file, source, signature, list) in checks {
+            let labels = returned_labels(source, signature);
+            assert!(
+                !labels.is_empty(),
+                "{file}: no labels found in `{signature}`"
+            );
+            for label in labels {
+                assert!(
+                    list.contains(&label.as_str()),
+                    "{file}: `{label}` returned by `{signature}` is missing from its label list"
+                );
+            }
+        }
+    }
+
     #[test]
     fn renders_prefixed_names_and_bounded_labels() {
         let m = Metrics::new();
