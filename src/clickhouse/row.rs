@@ -407,7 +407,16 @@ impl json::Value for JsonValue<'_> {
             Value::UInt(n) => n.write(out),
             Value::Bool(b) => b.write(out),
             Value::Text(t) => t.write(out),
-            Value::List(items) => items.iter().map(JsonValue).collect::<Vec<_>>().write(out),
+            Value::List(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    JsonValue(item).write(out);
+                }
+                out.push(b']');
+            }
             Value::Object(fields) => JsonFields(fields).write(out),
         }
     }
@@ -959,6 +968,23 @@ mod tests {
         assert_eq!(
             format_datetime_ms(-62_167_219_200_001),
             "-001-12-31 23:59:59.999"
+        );
+    }
+
+    #[test]
+    fn decoded_fields_are_one_json_object() {
+        let fields = [
+            ("a", Value::Int(-1)),
+            (
+                "b",
+                Value::List(vec![Value::UInt(1), Value::Text("x\"".into())]),
+            ),
+            ("c", Value::Object(vec![("d", Value::Bool(true))])),
+            ("e", Value::List(vec![])),
+        ];
+        assert_eq!(
+            fields_json(&fields),
+            r#"{"a":-1,"b":[1,"x\""],"c":{"d":true},"e":[]}"#
         );
     }
 
