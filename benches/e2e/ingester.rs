@@ -48,6 +48,7 @@ impl Ingester {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env.extend(overrides());
         let child = Command::new(env!("CARGO_BIN_EXE_chakal-ingest"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -138,6 +139,18 @@ impl Drop for Ingester {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// `BENCH_INGESTER_ENV="NAME=VALUE …"`: settings given to every ingester the benchmark starts,
+/// over its own (to see what a setting does to the figures).
+pub fn overrides() -> Vec<(String, String)> {
+    let text = std::env::var("BENCH_INGESTER_ENV").unwrap_or_default();
+    text.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => panic!("BENCH_INGESTER_ENV: {pair:?} is not NAME=VALUE"),
+        })
+        .collect()
 }
 
 /// The sum of a Prometheus metric's samples (all label sets) in `text`.

@@ -6,6 +6,9 @@
 //!   release ingester → the real ClickHouse engine (chDB behind `tools/clickhouse-dev/chfront.py`),
 //!   events landed per second; and, in the same run, ClickHouse's own ingest rate of the same
 //!   NDJSON posted by a trivial client (one connection, one insert at a time);
+//! - b′. b again with ClickHouse on CPU 0 and everything else on the other CPUs (`cores`), as
+//!   where ClickHouse has cores of its own: what the ingester's design allows once the CPU is
+//!   not shared;
 //! - c. the ingester's memory during b, and at a steady 10 000 events/s over 1 M events;
 //! - d. latency at a steady 1 000 events/s, from the fake sending a message to its row's
 //!   `ingested_at` in ClickHouse (+ the mean insert time, until the row is visible);
@@ -22,6 +25,7 @@
 
 #[path = "../../tests/support/clickhouse.rs"]
 mod clickhouse;
+mod cores;
 mod corpus;
 #[path = "../decode.rs"]
 mod decode;
@@ -86,7 +90,12 @@ impl Settings {
             room_frames: if quick { 10 } else { 60 },
             room_windows: if quick { 1 } else { 5 },
             room_window: Duration::from_secs(if quick { 2 } else { 4 }),
-            batch_rows: 5000,
+            // The trivial client's batches are the ingester's (BATCH_MAX_ROWS).
+            batch_rows: ingester::overrides()
+                .iter()
+                .find(|(k, _)| k == "BATCH_MAX_ROWS")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(5000),
         }
     }
 }
@@ -120,6 +129,18 @@ fn main() {
     let per_pass = corpus.len();
 
     let b = part("b").then(|| max_rate(&s, &ch, &work, &frames[..s.passes * per_pass]));
+    // b′: the same with ClickHouse on CPU 0 and everything else (this process, so the fake
+    // and the trivial client, and the ingesters it starts) on the others.
+    let b_split = part("b").then(cores::split).flatten().map(|split| {
+        progress("b′: ClickHouse on CPU 0, the ingester, the fake and the client on the rest");
+        let ch_pid = ch.pid().expect("ClickHouse runs");
+        cores::pin(ch_pid, split.clickhouse);
+        cores::pin(std::process::id(), &split.rest);
+        let result = max_rate(&s, &ch, &work, &frames[..s.passes * per_pass]);
+        cores::pin(ch_pid, &split.all);
+        cores::pin(std::process::id(), &split.all);
+        result
+    });
     let c = part("c").then(|| {
         let frames = &frames[..s.million_passes * per_pass];
         steady_memory(&s, &ch, &work, frames, per_frame)
@@ -130,7 +151,15 @@ fn main() {
 
     print!(
         "{}",
-        report(&s, &a, b.as_ref(), c.as_ref(), d.as_ref(), e.as_ref())
+        report(
+            &s,
+            &a,
+            b.as_ref(),
+            b_split.as_ref(),
+            c.as_ref(),
+            d.as_ref(),
+            e.as_ref()
+        )
     );
 }
 
@@ -249,6 +278,8 @@ struct MaxRate {
     process_cpu: f64,
     /// Share of the run (start to last row landed) the writer spent inside inserts, %.
     writer_in_inserts: f64,
+    /// Share of the run the reader waited for room in the full channel, %.
+    reader_blocked: f64,
 }
 
 /// b (and the memory of c during it): per run, ClickHouse's own rate on the NDJSON, then the
@@ -332,7 +363,9 @@ fn max_rate(s: &Settings, ch: &ClickHouse, work: &std::path::Path, frames: &[Vec
         let run_s = series
             .last()
             .map_or(0.0, |(t, _)| (*t - started).as_secs_f64());
-        let in_inserts = metric_sum(&ing.metrics(), "chakal_insert_duration_seconds_sum");
+        let metrics = ing.metrics();
+        let in_inserts = metric_sum(&metrics, "chakal_insert_duration_seconds_sum");
+        let blocked = metric_sum(&metrics, "chakal_channel_blocked_seconds_total");
         runs.push(MaxRate {
             ingester: sustained_rate(&series, messages as f64),
             limit,
@@ -344,6 +377,7 @@ fn max_rate(s: &Settings, ch: &ClickHouse, work: &std::path::Path, frames: &[Vec
             limit_clickhouse_cpu,
             process_cpu: cpu_percent(&between(&driver_samples, from, to)),
             writer_in_inserts: 100.0 * in_inserts / run_s.max(f64::EPSILON),
+            reader_blocked: 100.0 * blocked / run_s.max(f64::EPSILON),
         });
         sampler.stop();
         let status = ing.stop();
@@ -374,6 +408,7 @@ fn max_rate(s: &Settings, ch: &ClickHouse, work: &std::path::Path, frames: &[Vec
         limit_clickhouse_cpu: m(|r| r.limit_clickhouse_cpu),
         process_cpu: m(|r| r.process_cpu),
         writer_in_inserts: m(|r| r.writer_in_inserts),
+        reader_blocked: m(|r| r.reader_blocked),
     }
 }
 
@@ -671,6 +706,7 @@ fn report(
     s: &Settings,
     a: &decode::Decode,
     b: Option<&MaxRate>,
+    b_split: Option<&MaxRate>,
     c: Option<&Steady>,
     d: Option<&Latency>,
     e: Option<&Rooms>,
@@ -715,6 +751,12 @@ fn report(
         "| b | events landed, fake → ingester → ClickHouse ({} events a run) | {:.0} events/s | ClickHouse's own ingest of the same NDJSON: {:.0} events/s | {:.2} | ≥ 0.90 | {} |\n",
         b.messages, b.ingester, b.limit, ratio, met(ratio >= 0.9)
     ));
+        if let Some(p) = b_split {
+            out.push_str(&format!(
+            "| b′ | the same, ClickHouse on CPU 0 and everything else on the other CPUs | {:.0} events/s | ClickHouse's own ingest, same split: {:.0} events/s | {:.2} | (context) | |\n",
+            p.ingester, p.limit, p.ingester / p.limit
+        ));
+        }
         out.push_str(&format!(
             "| c | ingester RSS during b: steady / peak | {:.1} / {:.1} MB | | | | |\n",
             b.steady_mb, b.peak_mb
@@ -744,8 +786,14 @@ fn report(
     }
     if let Some(b) = b {
         out.push_str(&format!(
-            "\nCPU during b, in % of one core: ingester {:.0}, ClickHouse {:.0} (alone with the trivial client: {:.0}), fake TikTok + this driver {:.0}. The writer spent {:.0} % of the run inside inserts.\n",
-            b.ingester_cpu, b.clickhouse_cpu, b.limit_clickhouse_cpu, b.process_cpu, b.writer_in_inserts
+            "\nCPU during b, in % of one core: ingester {:.0}, ClickHouse {:.0} (alone with the trivial client: {:.0}), fake TikTok + this driver {:.0}. The writer spent {:.0} % of the run inside inserts; the reader waited for room in the channel {:.0} % of it.\n",
+            b.ingester_cpu, b.clickhouse_cpu, b.limit_clickhouse_cpu, b.process_cpu, b.writer_in_inserts, b.reader_blocked
+        ));
+    }
+    if let Some(p) = b_split {
+        out.push_str(&format!(
+            "CPU during b′: ingester {:.0}, ClickHouse {:.0} (alone with the trivial client: {:.0}), fake TikTok + this driver {:.0}; writer inside inserts {:.0} %, reader waiting for the channel {:.0} %.\n",
+            p.ingester_cpu, p.clickhouse_cpu, p.limit_clickhouse_cpu, p.process_cpu, p.writer_in_inserts, p.reader_blocked
         ));
     }
     if let Some(c) = c {
