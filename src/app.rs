@@ -119,7 +119,7 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
     let writer_thread = spawn("writer", &shutdown, move || writer.run(rx))?;
 
     let ctx = ReaderContext {
-        sender: EventSender::new(tx, metrics.clone()),
+        sender: EventSender::rows(tx, metrics.clone()),
         metrics: metrics.clone(),
         status,
         shutdown: shutdown.clone(),

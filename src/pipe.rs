@@ -1,18 +1,23 @@
 //! The reader side of the bounded reader→writer channel.
 //!
+//! What crosses it: for the writer, each event as its table's JSON line (`Row`, written here on
+//! the reader's thread, so the single writer only appends bytes while ClickHouse takes its
+//! inserts); for the tools and tests that look at what a reader produced, the events themselves.
+//!
 //! When the channel is full the reader waits (in 100 ms slices, calling an idle hook between
 //! them so a websocket reader can keep its heartbeat) and the time spent waiting is added to
 //! `chakal_channel_blocked_seconds_total` slice by slice, while the wait lasts. Nothing is
 //! dropped while the writer lives; if the writer is gone, the event is counted in
 //! `chakal_events_dropped_total` and logged at error.
 //!
-//! Must not touch: protobuf, sockets, ClickHouse.
+//! Must not touch: protobuf, sockets, HTTP.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 
+use crate::clickhouse::row::Row;
 use crate::event::Event;
 use crate::metrics::Metrics;
 
@@ -22,39 +27,78 @@ pub struct WriterGone;
 
 #[derive(Clone)]
 pub struct EventSender {
-    tx: Sender<Box<Event>>,
+    tx: Tx,
     metrics: Arc<Metrics>,
+}
+
+#[derive(Clone)]
+enum Tx {
+    /// To the writer: rows.
+    Rows(Sender<Row>),
+    /// To whoever reads the events back (`redecode`, tests).
+    Events(Sender<Box<Event>>),
 }
 
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 impl EventSender {
+    /// A sender of rows, for the writer.
+    pub fn rows(tx: Sender<Row>, metrics: Arc<Metrics>) -> EventSender {
+        EventSender {
+            tx: Tx::Rows(tx),
+            metrics,
+        }
+    }
+
+    /// A sender of the events themselves.
     pub fn new(tx: Sender<Box<Event>>, metrics: Arc<Metrics>) -> EventSender {
-        EventSender { tx, metrics }
+        EventSender {
+            tx: Tx::Events(tx),
+            metrics,
+        }
     }
 
     /// Hands one event to the writer, waiting while the channel is full.
     pub fn send(&self, event: Event, idle: &mut dyn FnMut()) -> Result<(), WriterGone> {
         let kind = event.kind();
-        // Boxed, so a channel slot holds a pointer and not a 272-byte event: the 5 000 slots
-        // (with crossbeam's 8-byte stamp each), all touched as the ring turns, cost 1.4 MB of
-        // steady RSS before, 80 KB now.
-        let mut pending = match self.tx.try_send(Box::new(event)) {
-            Ok(()) => return self.sent(kind),
-            Err(TrySendError::Disconnected(_)) => return self.dropped(),
-            Err(TrySendError::Full(event)) => event,
+        let delivered = match &self.tx {
+            Tx::Rows(tx) => {
+                let row = Row::of(&event);
+                // The event's strings are freed here, by the thread that allocated them.
+                drop(event);
+                self.deliver(tx, row, idle)
+            }
+            // Boxed, so a channel slot holds a pointer and not a 272-byte event.
+            Tx::Events(tx) => self.deliver(tx, Box::new(event), idle),
+        };
+        match delivered {
+            Ok(()) => self.sent(kind),
+            Err(WriterGone) => self.dropped(),
+        }
+    }
+
+    fn deliver<T>(
+        &self,
+        tx: &Sender<T>,
+        item: T,
+        idle: &mut dyn FnMut(),
+    ) -> Result<(), WriterGone> {
+        let mut pending = match tx.try_send(item) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(_)) => return Err(WriterGone),
+            Err(TrySendError::Full(item)) => item,
         };
         // Each slice is counted as it passes, so the counter rises during a stall (the writer
         // alert sees readers stuck now, not once they are free again).
         let mut counted_to = Instant::now();
         loop {
-            let result = self.tx.send_timeout(pending, WAIT_SLICE);
+            let result = tx.send_timeout(pending, WAIT_SLICE);
             self.count_wait(&mut counted_to);
             match result {
-                Ok(()) => return self.sent(kind),
-                Err(SendTimeoutError::Disconnected(_)) => return self.dropped(),
-                Err(SendTimeoutError::Timeout(event)) => {
-                    pending = event;
+                Ok(()) => return Ok(()),
+                Err(SendTimeoutError::Disconnected(_)) => return Err(WriterGone),
+                Err(SendTimeoutError::Timeout(item)) => {
+                    pending = item;
                     idle();
                 }
             }

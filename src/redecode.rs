@@ -20,9 +20,8 @@ use base64::Engine as _;
 
 use crate::clickhouse::batch::Batch;
 use crate::clickhouse::client::{Client, InsertError};
-use crate::clickhouse::row;
+use crate::clickhouse::row::Row;
 use crate::config::RawMessages;
-use crate::event::Event;
 use crate::metrics::Metrics;
 use crate::pipe::EventSender;
 use crate::tiktok::handler::FrameHandler;
@@ -63,7 +62,7 @@ pub struct Summary {
 pub fn run(client: &Client, methods: &[String]) -> Result<Summary, RedecodeError> {
     let metrics = Arc::new(Metrics::new());
     let (tx, rx) = crossbeam_channel::unbounded();
-    let out = EventSender::new(tx, metrics.clone());
+    let out = EventSender::rows(tx, metrics.clone());
     let mut handler = FrameHandler::new(0, metrics).with_raw_messages(RawMessages::Off);
     let mut batches: HashMap<&'static str, Batch> = HashMap::new();
     let mut summary = Summary::default();
@@ -99,8 +98,8 @@ pub fn run(client: &Client, methods: &[String]) -> Result<Summary, RedecodeError
                 // The receiver lives as long as this function, so this cannot happen.
                 log::error!("bug: redecode channel closed: {gone}");
             }
-            for event in rx.try_iter() {
-                push(&mut batches, client, &mut summary, &event)?;
+            for row in rx.try_iter() {
+                push(&mut batches, client, &mut summary, &row)?;
             }
         }
         summary.read += rows;
@@ -148,11 +147,11 @@ fn push(
     batches: &mut HashMap<&'static str, Batch>,
     client: &Client,
     summary: &mut Summary,
-    event: &Event,
+    row: &Row,
 ) -> Result<(), RedecodeError> {
-    let table = row::table_of(event);
+    let table = row.table;
     let batch = batches.entry(table).or_insert_with(|| Batch::new(table));
-    batch.push(event);
+    batch.push(row);
     if batch.rows() >= BATCH_ROWS {
         flush(batches, client, summary, table)?;
     }

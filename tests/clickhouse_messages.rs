@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use chakal_ingest::clickhouse::batch::Batch;
 use chakal_ingest::clickhouse::client::Client;
-use chakal_ingest::clickhouse::row::{table_of, TABLES};
+use chakal_ingest::clickhouse::row::{table_of, Row, TABLES};
 use chakal_ingest::clickhouse::schema::{self, MIGRATIONS};
 use chakal_ingest::config::{ClickHouseConn, RawMessages, Secret};
 use chakal_ingest::event::Event;
@@ -115,9 +115,12 @@ fn insert(client: &Client, events: &[Event], batch_rows: usize) -> BTreeMap<&'st
             .unwrap_or_else(|e| panic!("insert into {} rejected: {e}", sealed.table));
     };
     for event in events {
-        let table = table_of(event);
-        let batch = batches.entry(table).or_insert_with(|| Batch::new(table));
-        batch.push(event);
+        let row = Row::of(event);
+        let batch = batches
+            .entry(row.table)
+            .or_insert_with(|| Batch::new(row.table));
+        batch.push(&row);
+        let table = row.table;
         *sent.entry(table).or_default() += 1;
         if batch.rows() >= batch_rows {
             flush(batch);

@@ -463,7 +463,7 @@ fn drain_spool(client: Client, dir: &Path) -> Arc<Metrics> {
         Arc::new(Status::new()),
         Shutdown::new(),
     );
-    let (tx, rx) = crossbeam_channel::bounded::<Box<Event>>(1);
+    let (tx, rx) = crossbeam_channel::bounded::<chakal_ingest::clickhouse::row::Row>(1);
     drop(tx);
     writer.run(rx).unwrap();
     metrics

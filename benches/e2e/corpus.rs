@@ -11,7 +11,6 @@
 use std::sync::Arc;
 
 use chakal_ingest::clickhouse::batch::{Batch, Sealed};
-use chakal_ingest::clickhouse::row::table_of;
 use chakal_ingest::metrics::Metrics;
 use chakal_ingest::pipe::EventSender;
 use chakal_ingest::tiktok::frame::{gunzip, gzip, MAX_DECOMPRESSED_BYTES};
@@ -115,7 +114,7 @@ fn add(buf: &mut [u8], range: std::ops::Range<usize>, offset: u64) {
 pub fn ndjson(frames: &[Vec<u8>], batch_rows: usize) -> (Vec<Sealed>, usize) {
     let metrics = Arc::new(Metrics::new());
     let (tx, rx) = crossbeam_channel::unbounded();
-    let sender = EventSender::new(tx, metrics.clone());
+    let sender = EventSender::rows(tx, metrics.clone());
     let mut handler = FrameHandler::new(0, metrics);
     let mut batches: Vec<Batch> = Vec::new();
     let (mut sealed, mut message_rows) = (Vec::new(), 0);
@@ -123,8 +122,8 @@ pub fn ndjson(frames: &[Vec<u8>], batch_rows: usize) -> (Vec<Sealed>, usize) {
         handler
             .handle_frame(frame, &sender, &mut || {})
             .expect("the receiver lives");
-        for event in rx.try_iter() {
-            let table = table_of(&event);
+        for row in rx.try_iter() {
+            let table = row.table;
             if table != "users" {
                 message_rows += 1;
             }
@@ -135,7 +134,7 @@ pub fn ndjson(frames: &[Vec<u8>], batch_rows: usize) -> (Vec<Sealed>, usize) {
                     batches.last_mut().expect("just pushed")
                 }
             };
-            batch.push(&event);
+            batch.push(&row);
             if batch.rows() >= batch_rows {
                 sealed.push(batch.take());
             }

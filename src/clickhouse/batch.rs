@@ -6,9 +6,7 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use crate::event::Event;
-
-use super::row;
+use super::row::Row;
 
 pub struct Batch {
     pub table: &'static str,
@@ -37,9 +35,9 @@ impl Batch {
         }
     }
 
-    /// Appends the event's row.
-    pub fn push(&mut self, event: &Event) {
-        row::write_json_line(event, &mut self.buf);
+    /// Appends a row (its line was written by the reader).
+    pub fn push(&mut self, row: &Row) {
+        self.buf.extend_from_slice(&row.line);
         self.rows += 1;
         self.opened.get_or_insert_with(Instant::now);
     }
@@ -170,17 +168,17 @@ fn murmur3_x64_128(data: &[u8]) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Control, ControlAction, Meta};
+    use crate::event::{Control, ControlAction, Event, Meta};
 
-    fn ev(msg_id: u64) -> Event {
-        Event::Control(Control {
+    fn ev(msg_id: u64) -> Row {
+        Row::of(&Event::Control(Control {
             meta: Meta {
                 room_id: 1,
                 msg_id,
                 time_ms: 0,
             },
             action: ControlAction::Paused,
-        })
+        }))
     }
 
     #[test]
