@@ -48,12 +48,13 @@ $(VENV)/.installed: tools/clickhouse-dev/requirements.txt
 
 # Starts the local ClickHouse unless something already answers on $(CH_PORT). A chfront that
 # dies while starting (port taken by another program, say) is noticed at once, not after 60 s.
+# In a session of its own (setsid), so the Ctrl-C that stops `make run` leaves it running.
 clickhouse: venv
 	@mkdir -p $(DATA)
 	@if curl -fsS --max-time 2 $(CH_URL)/ping >/dev/null 2>&1; then \
 		echo "ClickHouse already answers on $(CH_URL)"; \
 	else \
-		nohup $(PYTHON) tools/clickhouse-dev/chfront.py --host 127.0.0.1 --port $(CH_PORT) --path $(DATA)/clickhouse \
+		setsid nohup $(PYTHON) tools/clickhouse-dev/chfront.py --host 127.0.0.1 --port $(CH_PORT) --path $(DATA)/clickhouse \
 			>$(CH_LOG) 2>&1 & pid=$$!; echo $$pid > $(CH_PIDFILE); \
 		for i in $$(seq 1 120); do \
 			curl -fsS --max-time 1 $(CH_URL)/ping >/dev/null 2>&1 && break; \

@@ -135,12 +135,6 @@ pub fn run(config: Config, mode: Mode, shutdown: Shutdown) -> anyhow::Result<()>
             })?);
         }
         Mode::Run if config.debug_mode => {
-            if !config.tiktok_hosts.is_empty() {
-                log::warn!(
-                    "DEBUG_MODE=true: the offline demo runs and TIKTOK_HOST / TIKTOK_HOSTS_FILE are ignored hosts={}",
-                    config.tiktok_hosts.join(",")
-                );
-            }
             let (ctx, interval) = (ctx.clone(), config.debug_interval);
             readers.push(spawn("reader-demo", &shutdown, move || {
                 demo(interval, &ctx);

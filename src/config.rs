@@ -31,7 +31,7 @@ pub const VARS: &[Var] = &[
     Var { name: "CLICKHOUSE_CLUSTER", default: "", doc: "Name of a ClickHouse cluster (`remote_servers`): migrations create replicated `<table>_local` tables and Distributed `<table>` tables ON CLUSTER; empty = one server" },
     Var { name: "CLICKHOUSE_CONN", default: "http://127.0.0.1:8123/chakal", doc: "ClickHouse HTTP endpoint: `http[s]://user:pass@host:port/database` (percent-encode `@`, `/` and `:` in the password as %40, %2F, %3A) or .NET form `Host=…;Port=…;Username=…;Password=…;Database=…`; host and port are checked at startup" },
     Var { name: "LOG_LEVEL", default: "Debug", doc: "Trace, Debug, Information, Warning, Error, Critical or None (Rust names trace/debug/info/warn/error/off too)" },
-    Var { name: "DEBUG_MODE", default: "false", doc: "true: no TikTok connection; generate mock room activity (as real protobuf frames) every DEBUG_INTERVAL_MS" },
+    Var { name: "DEBUG_MODE", default: "false", doc: "true: no TikTok connection; generate mock room activity (as real protobuf frames) every DEBUG_INTERVAL_MS. Refused together with TIKTOK_HOST or TIKTOK_HOSTS_FILE" },
     Var { name: "DEBUG_INTERVAL_MS", default: "3000", doc: "Milliseconds between two mock frames in DEBUG_MODE" },
     Var { name: "HTTP_ADDR", default: "0.0.0.0:5000", doc: "Address of the health server (`/healthz`, `/metrics`): `host:port` or a port; port 0 picks a free one, logged at startup (`health server listening addr=…`)" },
     Var { name: "CHANNEL_CAPACITY", default: "5000", doc: "Events the reader→writer channel holds before readers wait" },
@@ -420,11 +420,20 @@ impl Config {
             }
             _ => (None, None),
         };
-        if let (Some(sources), Some(false)) = (&host_sources, debug_mode) {
-            if sources.listed.is_empty() && sources.file.is_none() {
+        if let (Some(sources), Some(debug)) = (&host_sources, debug_mode) {
+            let no_hosts = sources.listed.is_empty() && sources.file.is_none();
+            if !debug && no_hosts {
                 p.problems.push(Problem {
                     var: "TIKTOK_HOST",
                     message: "is empty: set the TikTok user to capture (e.g. `@someone`) or TIKTOK_HOSTS_FILE, or DEBUG_MODE=true for the offline demo".into(),
+                });
+            }
+            // The demo would write mock rows where the real room's were expected (docker
+            // compose turns the demo on unless DEBUG_MODE=false is set beside TIKTOK_HOST).
+            if debug && !no_hosts {
+                p.problems.push(Problem {
+                    var: "DEBUG_MODE",
+                    message: "is true (the offline demo, mock rows) while TIKTOK_HOST or TIKTOK_HOSTS_FILE names users to capture: set DEBUG_MODE=false to capture them, or unset TIKTOK_HOST and TIKTOK_HOSTS_FILE for the demo".into(),
                 });
             }
         }
@@ -1060,6 +1069,22 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// Demo rows must not land where a real room's were expected (compose defaults to the demo).
+    #[test]
+    fn debug_mode_beside_hosts_is_refused_naming_both() {
+        let err = Config::from_map(&env(&[("DEBUG_MODE", "true"), ("TIKTOK_HOST", "@someone")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DEBUG_MODE"), "{err}");
+        assert!(err.contains("DEBUG_MODE=false"), "{err}");
+        assert!(err.contains("TIKTOK_HOST"), "{err}");
+        let ok = Config::from_map(&env(&[
+            ("DEBUG_MODE", "false"),
+            ("TIKTOK_HOST", "@someone"),
+        ]));
+        assert!(ok.is_ok());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use chakal_ingest::shutdown::Shutdown;
 const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema | redecode [METHOD...] | healthcheck]
   run            capture TIKTOK_HOST (or the DEBUG_MODE demo) into ClickHouse until SIGTERM (default)
   replay FILE..  ingest capture files ([u32 BE length][PushFrame] records) and exit
+                 (health server on a free port unless HTTP_ADDR is set)
   schema         apply the migrations in sql/ to CLICKHOUSE_CONN and exit
   redecode [M..] decode the messages kept in raw_messages again (all, or those of methods M)
                  into the typed tables, and exit
@@ -34,9 +35,18 @@ fn main() -> ExitCode {
         }
         Some("schema") => Command::Schema,
         Some("redecode") => Command::Redecode(args[1..].to_vec()),
+        Some("replay") => {
+            eprintln!("replay needs at least one capture file (written with RECORD_DIR)");
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
         Some("healthcheck") => Command::Healthcheck,
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some("-V" | "--version" | "version") => {
+            println!("chakal-ingest {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
         Some(other) => {
@@ -46,10 +56,23 @@ fn main() -> ExitCode {
         }
     };
     let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    match command {
+        Command::Run => {}
+        // It only asks the running process, at HTTP_ADDR: a variable edited since that process
+        // started (a hosts file being rewritten, say) must not mark it unhealthy.
+        Command::Healthcheck => env.retain(|name, _| name == "HTTP_ADDR"),
+        // Beside a running ingester, on a free port unless told otherwise.
+        Command::Replay(_) => {
+            env.entry("HTTP_ADDR".into())
+                .or_insert_with(|| "127.0.0.1:0".into());
+        }
+        Command::Schema | Command::Redecode(_) => {}
+    }
     if !matches!(command, Command::Run) {
-        // Replay, schema and redecode read no TikTok room.
-        env.entry("DEBUG_MODE".into())
-            .or_insert_with(|| "true".into());
+        // Replay, schema, redecode and healthcheck read no TikTok room.
+        env.remove("TIKTOK_HOST");
+        env.remove("TIKTOK_HOSTS_FILE");
+        env.insert("DEBUG_MODE".into(), "true".into());
     }
     let config = match Config::from_map(&env) {
         Ok(c) => c,

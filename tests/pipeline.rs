@@ -275,6 +275,37 @@ fn bad_configuration_exits_2_naming_every_variable() {
     );
 }
 
+/// `healthcheck` asks the running process only: a variable edited since it started (a hosts
+/// file being rewritten, a typo) gives "no answer" (1), never "bad configuration" (2); and
+/// `replay` with no file is a usage error.
+#[test]
+fn healthcheck_reads_only_http_addr_and_replay_needs_a_file() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let env = [
+        ("HTTP_ADDR", addr.as_str()),
+        ("LOG_LEVEL", "verbose"),
+        ("TIKTOK_HOSTS_FILE", "/nonexistent/hosts"),
+        ("CHANNEL_CAPACITY", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut ing = Ingester::start(&["healthcheck"], &env);
+    let status = ing.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1), "{}", ing.log());
+
+    let mut ing = Ingester::start(&["replay"], &env);
+    let status = ing.wait(Duration::from_secs(10));
+    let log = ing.log();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(
+        log.starts_with("replay needs at least one capture file"),
+        "{log}"
+    );
+}
+
 /// The environment of a run that fails before it reaches ClickHouse, at LOG_LEVEL=None.
 fn silent_env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
     let data = temp_dir("fatal");

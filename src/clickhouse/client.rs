@@ -259,7 +259,9 @@ impl Client {
         if status == 200 && code.is_none() {
             return Ok(text);
         }
-        let mut body: String = text.trim().chars().take(ERROR_BODY_LIMIT).collect();
+        // One line, for the log and the status page (a proxy's HTML error page is many).
+        let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut body: String = one_line.chars().take(ERROR_BODY_LIMIT).collect();
         if body.is_empty() {
             body = "(empty body)".into();
         }

@@ -497,8 +497,17 @@ impl Writer {
     /// batch spooled for another one finds its tables there or is refused into the dead-letter
     /// file.
     fn deliver(&mut self, batch: &Sealed, database: Option<&str>) -> Result<(), Undelivered> {
-        self.ensure_schema()?;
         let table = batch.table.as_str();
+        if let Err(failure) = self.ensure_schema() {
+            // The batch is not stored, as when its insert fails: counted and seen by /healthz
+            // (a ClickHouse unreachable or refusing the credentials from the start is no
+            // healthier than one lost later).
+            if let Undelivered::Failed(e) = &failure {
+                self.count_failed_insert(table, e);
+                self.status.insert_failed();
+            }
+            return Err(failure);
+        }
         let error = match self.insert(database, table, &batch.body, &batch.dedup_token, batch.rows)
         {
             Ok(()) => return Ok(()),
@@ -657,20 +666,24 @@ impl Writer {
                 Ok(())
             }
             Err(e) => {
-                self.metrics
-                    .inserts
-                    .with_label_values(&[table, "failed"])
-                    .inc();
-                self.metrics
-                    .insert_errors
-                    .with_label_values(&[e.kind()])
-                    .inc();
-                if e.decision() == Decision::Retry {
-                    self.status.insert_failed();
-                }
+                self.count_failed_insert(table, &e);
                 log::debug!("insert failed table={table} rows={rows} error={e}");
                 Err(Undelivered::Failed(e))
             }
+        }
+    }
+
+    fn count_failed_insert(&self, table: &str, e: &InsertError) {
+        self.metrics
+            .inserts
+            .with_label_values(&[table, "failed"])
+            .inc();
+        self.metrics
+            .insert_errors
+            .with_label_values(&[e.kind()])
+            .inc();
+        if e.decision() == Decision::Retry {
+            self.status.insert_failed();
         }
     }
 
@@ -972,6 +985,44 @@ mod tests {
             "{line}"
         );
         assert_eq!(h.metrics.spool_batches.get(), 0);
+    }
+
+    /// A ClickHouse that fails from the start (wrong password, wrong host) fails the schema
+    /// step, not an insert: it must count and show as failing inserts all the same.
+    #[test]
+    fn clickhouse_failing_from_the_start_counts_and_shows_as_failing_inserts() {
+        let (fake, h) = (fake(), harness("schema-down"));
+        fake.down.store(true, Ordering::SeqCst);
+        let mut writer = h.writer(&fake.server.url, 1 << 20);
+        writer.schema_pending = true;
+        let status = writer.status.clone();
+        let (tx, rx) = crossbeam_channel::bounded(10);
+        for id in 1..=5 {
+            tx.send(Row::of(&event(id))).unwrap(); // five make a full batch
+        }
+        drop(tx);
+        writer.run(rx).unwrap();
+        assert!(status.failing_since_ms() > 0, "/healthz would say ok");
+        assert!(
+            h.metrics
+                .inserts
+                .with_label_values(&["control", "failed"])
+                .get()
+                >= 1
+        );
+        assert!(
+            h.metrics
+                .insert_errors
+                .with_label_values(&["server_retry"])
+                .get()
+                >= 1
+        );
+        assert!(fake.stored.lock().unwrap().is_empty());
+        assert_eq!(
+            h.metrics.spool_batches.get(),
+            1,
+            "the batch waits in the spool"
+        );
     }
 
     #[test]
