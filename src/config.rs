@@ -35,7 +35,7 @@ pub const VARS: &[Var] = &[
     Var { name: "DEBUG_INTERVAL_MS", default: "3000", doc: "Milliseconds between two mock frames in DEBUG_MODE" },
     Var { name: "HTTP_ADDR", default: "0.0.0.0:5000", doc: "Address of the health server (`/healthz`, `/metrics`): `host:port` or a port; port 0 picks a free one, logged at startup (`health server listening addr=…`)" },
     Var { name: "CHANNEL_CAPACITY", default: "5000", doc: "Events the reader→writer channel holds before readers wait" },
-    Var { name: "FLUSH_INTERVAL_MS", default: "500", doc: "A table's batch is inserted at the latest this many ms after its first row" },
+    Var { name: "FLUSH_INTERVAL_MS", default: "500", doc: "A table's batch is inserted at the latest this many ms after its first row (at least 2 s while batches wait in the spool)" },
     Var { name: "BATCH_MAX_ROWS", default: "5000", doc: "A table's batch is inserted as soon as it holds this many rows" },
     Var { name: "CLICKHOUSE_INIT_SCHEMA", default: "true", doc: "true: apply the migrations in sql/ (embedded in the binary) at startup" },
     Var { name: "CLICKHOUSE_TIMEOUT_MS", default: "10000", doc: "Timeout of one ClickHouse HTTP request (connect + send + answer)" },

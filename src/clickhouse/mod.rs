@@ -27,9 +27,13 @@
 //! Rows are lost only when the spool is full or unwritable and ClickHouse still down at that
 //! deadline (counted in `chakal_rows_lost_total`, logged at error).
 //!
+//! While a backlog waits, a batch is sealed at `BATCH_MAX_ROWS` or 2 s old (not
+//! `FLUSH_INTERVAL_MS`): fewer, larger batches to spool and replay, so the backlog drains while
+//! rows keep coming.
+//!
 //! A `kill -9` loses what was not yet on disk or in ClickHouse: the events in the channel
 //! (≤ `CHANNEL_CAPACITY`) and the rows of the open batches (≤ `BATCH_MAX_ROWS` per table, in
-//! practice the rows of the last `FLUSH_INTERVAL_MS`).
+//! practice the rows of the last `FLUSH_INTERVAL_MS`, or of the last 2 s while a backlog waits).
 //!
 //! Must not touch: protobuf, sockets.
 
@@ -127,6 +131,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Replaying the backlog and receiving take turns of this length while ClickHouse answers.
 const BACKLOG_SLICE: Duration = Duration::from_millis(250);
+/// While a backlog waits, batches are sealed at this age at the earliest (`max_age`).
+const BACKLOG_FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 /// The longest single wait, so the shutdown flag is seen promptly.
 const MAX_WAIT: Duration = Duration::from_millis(250);
 /// During shutdown, an insert is not tried with less time than this.
@@ -285,8 +291,20 @@ impl Writer {
     fn next_batch_deadline(&self) -> Option<Instant> {
         self.batches
             .values()
-            .filter_map(|b| b.deadline(self.config.flush_interval))
+            .filter_map(|b| b.deadline(self.max_age()))
             .min()
+    }
+
+    /// How old a batch may get before it is sealed: `FLUSH_INTERVAL_MS`, or while a backlog
+    /// waits at least `BACKLOG_FLUSH_INTERVAL`, so fewer and larger batches go to the spool and
+    /// the replay outruns them. With 200 ms and ten tables, 50 small batches a second (each
+    /// fsynced into the spool, then one insert each) kept a busy machine's spool from draining.
+    fn max_age(&self) -> Duration {
+        if self.has_backlog() {
+            self.config.flush_interval.max(BACKLOG_FLUSH_INTERVAL)
+        } else {
+            self.config.flush_interval
+        }
     }
 
     fn backlog_deadline(&self) -> Option<Instant> {
@@ -308,10 +326,7 @@ impl Writer {
         let due: Vec<&'static str> = self
             .batches
             .values()
-            .filter(|b| {
-                b.deadline(self.config.flush_interval)
-                    .is_some_and(|d| d <= now)
-            })
+            .filter(|b| b.deadline(self.max_age()).is_some_and(|d| d <= now))
             .map(|b| b.table)
             .collect();
         for table in due {
@@ -985,6 +1000,25 @@ mod tests {
             "{line}"
         );
         assert_eq!(h.metrics.spool_batches.get(), 0);
+    }
+
+    /// While batches wait in the spool, fresh ones are sealed at 2 s, not at FLUSH_INTERVAL_MS.
+    #[test]
+    fn a_backlog_makes_fresh_batches_larger() {
+        let (fake, h) = (fake(), harness("backlog-age"));
+        let mut writer = h.writer(&fake.server.url, 1 << 20);
+        assert_eq!(writer.max_age(), Duration::from_millis(20));
+        writer
+            .spool
+            .push(
+                "chakal",
+                &Sealed::from_ndjson("control", b"{}\n".to_vec()),
+                0,
+            )
+            .unwrap();
+        assert_eq!(writer.max_age(), BACKLOG_FLUSH_INTERVAL);
+        writer.spool.pop_front().unwrap();
+        assert_eq!(writer.max_age(), Duration::from_millis(20));
     }
 
     /// A ClickHouse that fails from the start (wrong password, wrong host) fails the schema
