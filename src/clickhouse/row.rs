@@ -624,14 +624,25 @@ pub fn table_of(event: &Event) -> &'static str {
 pub struct Row {
     pub table: &'static str,
     /// One JSON line, `\n` included.
-    pub line: Vec<u8>,
+    pub line: Box<[u8]>,
+}
+
+thread_local! {
+    /// Each reader's buffer for the line being written.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Row {
     pub fn of(event: &Event) -> Row {
-        // Most rows fit (chat ≈ 400 B, a gift with its user ≈ 700 B): one allocation a row.
-        let mut line = Vec::with_capacity(768);
-        write_json_line(event, &mut line);
+        // Written into the thread's scratch buffer, then copied into one block of its exact
+        // size (a 768-byte Vec grown as needed left slack in the reader's heap for the writer
+        // to free: c grew +1.6 and +2.5 MB over 1 M events in two runs; exact: −0.4, +0.4).
+        let line = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.clear();
+            write_json_line(event, &mut scratch);
+            Box::<[u8]>::from(scratch.as_slice())
+        });
         Row {
             table: table_of(event),
             line,
