@@ -1,6 +1,7 @@
 //! `Event` → table row: one struct per table in `sql/`, fields 1:1 with its columns (a test pins
 //! this), borrowing from the event so nothing is copied twice, written as a JSON line by
-//! `columns!` through `json`.
+//! `columns!` through `json`. `Row` is one event's line as it crosses the reader→writer
+//! channel (made on the reader's thread by `pipe`).
 //!
 //! Must not touch: I/O, protobuf.
 //!
