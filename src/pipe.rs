@@ -63,8 +63,10 @@ impl EventSender {
         let kind = event.kind();
         let delivered = match &self.tx {
             Tx::Rows(tx) => {
+                // The line is written here and the event's strings freed by the thread that
+                // allocated them, not by the writer under this thread's heap lock: writer
+                // 1.07 → 0.57 µs a row, reader 4.20 → 3.93 µs an event (b 0.44 → 0.54–0.63).
                 let row = Row::of(&event);
-                // The event's strings are freed here, by the thread that allocated them.
                 drop(event);
                 self.deliver(tx, row, idle)
             }

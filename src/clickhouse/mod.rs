@@ -225,9 +225,9 @@ impl Writer {
                     // blocked on the empty channel wakes it (a futex call in the reader). A
                     // short nap lets the rest of the frame pile up, to be taken in one burst:
                     // futex calls fell from 9.5 to 2.7 % of the reader's CPU under load, and
-                    // from 19 to 5 % of the writer's. No nap while events are still waiting
-                    // (after an insert the channel is full, and ClickHouse idles until the next
-                    // batch is full).
+                    // from 19 to 5 % of the writer's. No nap while events are still waiting:
+                    // after an insert the channel is full, ClickHouse idles until the next batch
+                    // is full, and draining 5 000 rows cost 5 naps (5 ms) on top of 3 ms of work.
                     if emptied {
                         std::thread::sleep(LINGER);
                     }
