@@ -1,8 +1,8 @@
 //! The reader side of the bounded reader→writer channel.
 //!
-//! What crosses it: for the writer, each event as its table's JSON line (`Row`, written here on
-//! the reader's thread, so the single writer only appends bytes while ClickHouse takes its
-//! inserts); for the tools and tests that look at what a reader produced, the events themselves.
+//! What crosses it: for the writer (and `redecode`), each event as its table's JSON line (`Row`,
+//! written here on the reader's thread, so the single writer only appends bytes while ClickHouse
+//! takes its inserts); for the tests that look at what a reader produced, the events themselves.
 //!
 //! When the channel is full the reader waits (in 100 ms slices, calling an idle hook between
 //! them so a websocket reader can keep its heartbeat) and the time spent waiting is added to
@@ -35,7 +35,7 @@ pub struct EventSender {
 enum Tx {
     /// To the writer: rows.
     Rows(Sender<Row>),
-    /// To whoever reads the events back (`redecode`, tests).
+    /// To a test that reads the events back.
     Events(Sender<Box<Event>>),
 }
 
@@ -50,8 +50,9 @@ impl EventSender {
         }
     }
 
-    /// A sender of the events themselves.
-    pub fn new(tx: Sender<Box<Event>>, metrics: Arc<Metrics>) -> EventSender {
+    /// A sender of the events themselves, for the tests that check what a reader produced
+    /// (the handler's, the session's, tests/clickhouse_messages.rs, tests/hostile_input.rs).
+    pub fn events(tx: Sender<Box<Event>>, metrics: Arc<Metrics>) -> EventSender {
         EventSender {
             tx: Tx::Events(tx),
             metrics,
@@ -150,7 +151,7 @@ mod tests {
     fn full_channel_waits_and_counts_blocked_time_as_it_passes() {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let sender = EventSender::new(tx, metrics.clone());
+        let sender = EventSender::events(tx, metrics.clone());
         sender.send(ev(), &mut || {}).unwrap();
         let idles = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let waiting = std::thread::spawn({
@@ -186,7 +187,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(1);
         drop(rx);
-        assert!(EventSender::new(tx, metrics.clone())
+        assert!(EventSender::events(tx, metrics.clone())
             .send(ev(), &mut || {})
             .is_err());
         assert_eq!(metrics.events_dropped.get(), 1);

@@ -81,7 +81,7 @@ fn fixture_messages() -> Option<Vec<(u64, BaseProtoMessage)>> {
 fn events_of(messages: &[(u64, BaseProtoMessage)], mode: RawMessages) -> Vec<Event> {
     let metrics = Arc::new(Metrics::new());
     let (tx, rx) = crossbeam_channel::unbounded();
-    let out = EventSender::new(tx, metrics.clone());
+    let out = EventSender::events(tx, metrics.clone());
     let mut handler = FrameHandler::new(0, metrics).with_raw_messages(mode);
     let mut events = Vec::new();
     for (room, msg) in messages {

@@ -252,7 +252,7 @@ fn no_byte_sequence_panics_the_reader_path() {
     let corpus = corpus();
     let metrics = Arc::new(Metrics::new());
     let (tx, rx) = crossbeam_channel::bounded(100_000);
-    let sender = EventSender::new(tx, metrics.clone());
+    let sender = EventSender::events(tx, metrics.clone());
     let mut handler = FrameHandler::new(1, metrics.clone());
 
     // Every seed frame decodes as it is.
@@ -315,7 +315,7 @@ fn no_byte_sequence_panics_the_reader_path() {
 fn oversized_and_inflating_frames_are_refused_and_counted() {
     let metrics = Arc::new(Metrics::new());
     let (tx, _rx) = crossbeam_channel::bounded(10);
-    let sender = EventSender::new(tx, metrics.clone());
+    let sender = EventSender::events(tx, metrics.clone());
     let mut handler = FrameHandler::new(1, metrics.clone());
 
     // A gzip bomb: 17 MiB of zeros, a few KiB on the wire.

@@ -215,7 +215,7 @@ mod tests {
     fn acks_dedupes_and_sees_stream_end() {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(100);
-        let out = EventSender::new(tx, metrics.clone());
+        let out = EventSender::events(tx, metrics.clone());
         let mut h = FrameHandler::new(5, metrics.clone());
         let result = ProtoMessageFetchResult {
             messages: vec![control(1, 1), control(1, 1), control(2, 3)],
@@ -262,7 +262,7 @@ mod tests {
     ) -> (Vec<&'static str>, u64) {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(100);
-        let out = EventSender::new(tx, metrics.clone());
+        let out = EventSender::events(tx, metrics.clone());
         let mut h = FrameHandler::new(5, metrics.clone()).with_raw_messages(mode);
         let result = ProtoMessageFetchResult {
             messages,
@@ -299,7 +299,7 @@ mod tests {
     fn malformed_frame_is_counted_and_skipped() {
         let metrics = Arc::new(Metrics::new());
         let (tx, _rx) = crossbeam_channel::bounded(1);
-        let out = EventSender::new(tx, metrics.clone());
+        let out = EventSender::events(tx, metrics.clone());
         let mut h = FrameHandler::new(5, metrics.clone());
         assert_eq!(
             h.handle_frame(&[0xff, 0x00, 0x13], &out, &mut || {})

@@ -276,7 +276,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(1000);
         Client {
             ctx: ReaderContext {
-                sender: EventSender::new(tx, metrics.clone()),
+                sender: EventSender::events(tx, metrics.clone()),
                 metrics,
                 status: Arc::new(Status::new()),
                 shutdown: Shutdown::new(),

@@ -587,7 +587,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(10_000);
         let ctx = ReaderContext {
-            sender: EventSender::new(tx, metrics.clone()),
+            sender: EventSender::events(tx, metrics.clone()),
             metrics,
             status: Arc::new(Status::new()),
             shutdown: Shutdown::new(),
