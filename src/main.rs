@@ -16,7 +16,7 @@ use chakal_ingest::config::Config;
 use chakal_ingest::redecode;
 use chakal_ingest::shutdown::Shutdown;
 
-const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema | redecode [METHOD...] | healthcheck]
+const USAGE: &str = "usage: chakal-ingest [run | replay FILE... | schema | redecode [METHOD...] | healthcheck | --version]
   run            capture TIKTOK_HOST (or the DEBUG_MODE demo) into ClickHouse until SIGTERM (default)
   replay FILE..  ingest capture files ([u32 BE length][PushFrame] records) and exit
                  (health server on a free port unless HTTP_ADDR is set)
