@@ -649,6 +649,32 @@ fn make_query(sql: &str, vars: &[&str], env: &[(&str, String)]) -> String {
     text
 }
 
+/// A fresh-user trial: a malformed CLICKHOUSE_CONN reached curl ("URL using bad/illegal
+/// format"); it is named, without its value (which may hold a password), and exits 2.
+#[test]
+fn make_query_names_a_malformed_clickhouse_conn() {
+    for conn in [
+        "garbage-with-hunter2",
+        "http:///chakal",
+        "Port=8123;Password=hunter2",
+    ] {
+        let out =
+            std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/query.sh"))
+                .arg("http://127.0.0.1:9")
+                .env("CLICKHOUSE_CONN", conn)
+                .env("SQL", "SELECT 1")
+                .output()
+                .expect("run tools/query.sh");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{conn}: {err}");
+        assert!(
+            err.starts_with("invalid CLICKHOUSE_CONN: no host"),
+            "{conn}: {err}"
+        );
+        assert!(!err.contains("hunter2"), "{conn}: {err}");
+    }
+}
+
 /// A fresh-user trial: `make query` ran in `default`, so the README's queries failed with
 /// "Unknown table expression identifier".
 #[test]

@@ -53,6 +53,11 @@ else
     [[ $host == *:* && $host != \[* ]] && host="[$host]"
     hostport=$host${port:+:$port}
 fi
+if [[ -z $hostport || $hostport == :* ]]; then
+    # The value is not echoed: it may hold a password.
+    echo "invalid CLICKHOUSE_CONN: no host in it; use http[s]://user:password@host:port/database or Host=…;Port=…;Username=…;Password=…;Database=…" >&2
+    exit 2
+fi
 [[ $hostport =~ :[0-9]+$ ]] || hostport+=":$([[ $scheme == https ]] && echo 8443 || echo 8123)"
 [[ $user ]] || user=default
 database=${DB:-$database}
