@@ -519,6 +519,7 @@ impl Writer {
             // healthier than one lost later).
             if let Undelivered::Failed(e) = &failure {
                 self.count_failed_insert(table, e);
+                // Whatever the error's class: no batch can be stored until the schema is.
                 self.status.insert_failed();
             }
             return Err(failure);
@@ -682,6 +683,9 @@ impl Writer {
             }
             Err(e) => {
                 self.count_failed_insert(table, &e);
+                if e.decision() == Decision::Retry {
+                    self.status.insert_failed();
+                }
                 log::debug!("insert failed table={table} rows={rows} error={e}");
                 Err(Undelivered::Failed(e))
             }
@@ -697,9 +701,6 @@ impl Writer {
             .insert_errors
             .with_label_values(&[e.kind()])
             .inc();
-        if e.decision() == Decision::Retry {
-            self.status.insert_failed();
-        }
     }
 
     fn note_shutdown(&mut self) {
